@@ -1,0 +1,1 @@
+"""Model deployments: each engine is a thin Ray Serve shell over a backend."""

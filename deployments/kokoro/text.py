@@ -1,0 +1,81 @@
+"""Split text into pieces Kokoro can speak in one forward pass.
+
+A piece is at most `max_tokens` phoneme tokens (the model's context is 512 with two
+padding tokens). Pieces follow sentence boundaries; a sentence that is too long is cut
+at clause punctuation, then between words. The same pieces are the unit of streaming,
+and a stream may ask for a short first piece so that audio starts sooner.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import pysbd
+
+MODEL_MAX_TOKENS = 510
+_CLAUSE_END = re.compile(r"(?<=[,;:\u2014\u2026])\s+")
+
+Phonemize = Callable[[str], str]
+
+
+@dataclass(frozen=True)
+class Piece:
+    text: str
+    phonemes: str
+    ends_sentence: bool
+
+
+class TextSplitter:
+    def __init__(self, vocabulary: dict[str, int], max_tokens: int = MODEL_MAX_TOKENS):
+        self._vocabulary = vocabulary
+        self._max_tokens = max_tokens
+        self._sentences = pysbd.Segmenter(language="en", clean=False)
+
+    def token_ids(self, phonemes: str) -> list[int]:
+        return [self._vocabulary[p] for p in phonemes if p in self._vocabulary]
+
+    def pieces(self, text: str, phonemize: Phonemize, first_piece_max_tokens: int | None = None) -> Iterator[Piece]:
+        """Yield pieces in reading order; phonemizes lazily so a stream can start early."""
+        first = True
+        for sentence in self._sentences.segment(text):
+            sentence = " ".join(sentence.split())
+            if not sentence:
+                continue
+            limit = min(first_piece_max_tokens or self._max_tokens, self._max_tokens) if first else self._max_tokens
+            parts = list(self._fit(sentence, limit, phonemize))
+            if first and len(parts) > 1:
+                # Only the opening piece is kept short; the rest of the sentence may be long.
+                rest = sentence[len(parts[0].text):].strip()
+                parts = parts[:1] + list(self._fit(rest, self._max_tokens, phonemize))
+            for index, part in enumerate(parts):
+                yield Piece(part.text, part.phonemes, ends_sentence=index == len(parts) - 1)
+            first = False
+
+    def _fit(self, text: str, limit: int, phonemize: Phonemize) -> Iterator[Piece]:
+        phonemes = phonemize(text)
+        if len(self.token_ids(phonemes)) <= limit:
+            if phonemes:
+                yield Piece(text, phonemes, ends_sentence=True)
+            return
+        clauses = _CLAUSE_END.split(text)
+        units = clauses if len(clauses) > 1 else text.split()
+        if len(units) == 1:
+            # One unbreakable word longer than the model's context: speak what fits.
+            yield Piece(text, phonemes[:limit], ends_sentence=True)
+            return
+        yield from self._pack(units, limit, phonemize)
+
+    def _pack(self, units: list[str], limit: int, phonemize: Phonemize) -> Iterator[Piece]:
+        """Greedily join units (clauses or words) into pieces under `limit` tokens."""
+        current: list[str] = []
+        for unit in units:
+            candidate = " ".join(current + [unit])
+            if current and len(self.token_ids(phonemize(candidate))) > limit:
+                yield from self._fit(" ".join(current), limit, phonemize)
+                current = [unit]
+            else:
+                current.append(unit)
+        if current:
+            yield from self._fit(" ".join(current), limit, phonemize)

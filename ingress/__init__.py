@@ -1,0 +1,1 @@
+"""The HTTP gateway: a FastAPI ingress deployment in front of the engine deployments."""

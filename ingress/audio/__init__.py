@@ -1,0 +1,1 @@
+"""Audio post-processing and encoding; pure functions and small stateful streams."""

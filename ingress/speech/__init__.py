@@ -1,0 +1,1 @@
+"""OpenAI-compatible speech: POST /v1/audio/speech."""

@@ -1,0 +1,71 @@
+"""Wire models of OpenAI's /v1/audio/speech, with Chorus's extensions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ingress.audio.formats import AudioFormat
+from ingress.audio.processing import Normalization
+
+KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+
+Speed = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 0.25 to 4.0.")
+SampleRate = Field(None, ge=8000, le=48000, description="Output sample rate in Hz (resampled); default 24000.")
+
+
+class SpeechRequest(BaseModel):
+    # Newer OpenAI clients send fields we do not know yet; accept and ignore them.
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field("kokoro", description=f"One of {', '.join(KOKORO_MODEL_NAMES)}.")
+    input: str = Field(description="The text to speak.")
+    voice: str | None = Field(None, description="Voice name, OpenAI alias (alloy, nova, ...) or blend 'a(2)+b(1)'.")
+    response_format: AudioFormat = Field("mp3", description="mp3, opus, aac, flac, wav, pcm or aiff.")
+    speed: float = Speed
+    stream_format: Literal["audio", "sse"] = Field("audio", description="Raw audio bytes, or server-sent events.")
+    stream: bool = Field(True, description="Send audio as it is generated (chunked) rather than all at the end.")
+    instructions: str | None = Field(None, description="Accepted for compatibility; Kokoro does not use it.")
+    sample_rate: int | None = SampleRate
+    normalization: Normalization | None = Field(None, description="Loudness normalization: peak or rms.")
+    lang_code: Literal["a", "b"] | None = Field(None, description="'a' American or 'b' British English.")
+    temperature: float | None = Field(None, gt=0, le=2, description="Sampling temperature (engines that sample).")
+    top_k: int | None = Field(None, ge=1, le=1000, description="Top-k sampling (engines that sample).")
+    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling (engines that sample).")
+    repetition_penalty: float | None = Field(None, ge=1, le=2, description="Repetition penalty (engines that sample).")
+
+    @field_validator("input")
+    @classmethod
+    def _has_words(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("input must contain text to speak")
+        return text
+
+
+class SpeechAudioDelta(BaseModel):
+    type: Literal["speech.audio.delta"] = "speech.audio.delta"
+    audio: str = Field(description="Base64 of the next bytes of audio in the response format.")
+
+
+class SpeechUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class SpeechAudioDone(BaseModel):
+    type: Literal["speech.audio.done"] = "speech.audio.done"
+    usage: SpeechUsage
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int
+    owned_by: str = "chorus"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]

@@ -1,0 +1,45 @@
+"""HTTP routes of the OpenAI dialect: POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response, StreamingResponse
+
+from ingress.audio.formats import MEDIA_TYPES
+from ingress.dependencies import json_body, kokoro_client, speech_service
+from ingress.engines import KokoroClient
+from ingress.speech.protocol import KOKORO_MODEL_NAMES, ModelCard, ModelList, SpeechRequest
+from ingress.speech.service import SpeechService
+
+router = APIRouter(tags=["OpenAI speech"])
+_STARTED = int(time.time())
+
+
+@router.post("/v1/audio/speech", dependencies=[Depends(json_body)],
+             responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}})
+async def create_speech(request: SpeechRequest, service: SpeechService = Depends(speech_service)) -> Response:
+    if request.stream_format == "sse":
+        events = await service.event_stream(request)
+        return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    media_type = MEDIA_TYPES[request.response_format]
+    headers = {"Content-Disposition": f"attachment; filename=speech.{request.response_format}"}
+    if request.stream:
+        return StreamingResponse(await service.audio_stream(request), media_type=media_type, headers=headers)
+    return Response(await service.whole(request), media_type=media_type, headers=headers)
+
+
+@router.get("/v1/models")
+async def list_models() -> ModelList:
+    return ModelList(data=[ModelCard(id=name, created=_STARTED) for name in KOKORO_MODEL_NAMES])
+
+
+@router.get("/v1/audio/voices")
+async def list_voices(kokoro: KokoroClient = Depends(kokoro_client)) -> dict:
+    voices = await kokoro.voices()
+    return {
+        "voices": [voice.name for voice in voices],
+        "aliases": {alias: voice.name for voice in voices for alias in voice.aliases},
+        "default": await kokoro.default_voice(),
+    }

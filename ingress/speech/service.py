@@ -1,0 +1,85 @@
+"""Serving logic for /v1/audio/speech: request -> engine call -> response bytes or events."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import AsyncIterator
+
+from deployments.kokoro.protocol import SAMPLE_RATE
+from deployments.kokoro.protocol import SpeechRequest as EngineRequest
+from ingress.audio.output import AudioOutput
+from ingress.engines import KokoroClient
+from ingress.errors import APIError
+from ingress.settings import GatewaySettings
+from ingress.speech.protocol import KOKORO_MODEL_NAMES, SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
+
+logger = logging.getLogger("ray.serve")
+
+
+class SpeechService:
+    def __init__(self, kokoro: KokoroClient, settings: GatewaySettings):
+        self.kokoro = kokoro
+        self.settings = settings
+
+    async def engine_request(self, request: SpeechRequest) -> EngineRequest:
+        if request.model not in KOKORO_MODEL_NAMES:
+            raise APIError(400, f"Model '{request.model}' not found. Available: {', '.join(KOKORO_MODEL_NAMES)}",
+                           param="model", code="model_not_found")
+        if len(request.input) > self.settings.max_input_chars:
+            raise APIError(400, f"input is {len(request.input)} characters; the limit is {self.settings.max_input_chars}",
+                           param="input", code="string_above_max_length")
+        return EngineRequest(text=request.input, voice=request.voice or await self.kokoro.default_voice(),
+                             speed=request.speed, lang_code=request.lang_code or "a")
+
+    def output_for(self, request: SpeechRequest) -> AudioOutput:
+        return AudioOutput(request.response_format, SAMPLE_RATE, request.sample_rate, request.normalization)
+
+    async def whole(self, request: SpeechRequest) -> bytes:
+        result = await self.kokoro.synthesize(await self.engine_request(request))
+        return self.output_for(request).whole(result.audio)
+
+    async def audio_stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
+        """Resolve and start synthesis now; the returned iterator yields encoded bytes."""
+        chunks = await self.kokoro.stream(await self.engine_request(request))
+        output = self.output_for(request)
+
+        async def encoded() -> AsyncIterator[bytes]:
+            async for chunk in chunks:
+                data = output.process(chunk.audio)
+                if data:
+                    yield data
+            tail = output.finish()
+            if tail:
+                yield tail
+
+        return encoded()
+
+    async def event_stream(self, request: SpeechRequest) -> AsyncIterator[str]:
+        """Server-sent events: speech.audio.delta per chunk, then speech.audio.done (or an error event)."""
+        chunks = await self.kokoro.stream(await self.engine_request(request))
+        output = self.output_for(request)
+
+        async def events() -> AsyncIterator[str]:
+            tokens = 0
+            try:
+                async for chunk in chunks:
+                    tokens += chunk.tokens
+                    data = output.process(chunk.audio)
+                    if data:
+                        yield _event(SpeechAudioDelta(audio=base64.b64encode(data).decode()).model_dump_json())
+                tail = output.finish()
+                if tail:
+                    yield _event(SpeechAudioDelta(audio=base64.b64encode(tail).decode()).model_dump_json())
+                usage = SpeechUsage(input_tokens=tokens, output_tokens=0, total_tokens=tokens)
+                yield _event(SpeechAudioDone(usage=usage).model_dump_json())
+            except Exception:  # after the first byte an error can only be reported in-band
+                logger.exception("speech stream failed")
+                yield _event('{"type": "error", "error": {"message": "Synthesis failed mid-stream", '
+                             '"type": "server_error", "param": null, "code": null}}')
+
+        return events()
+
+
+def _event(payload: str) -> str:
+    return f"data: {payload}\n\n"
