@@ -83,6 +83,8 @@ class StreamEncoder:
             self._samples_sent = 0
 
     def encode(self, audio: np.ndarray) -> bytes:
+        if audio.size == 0:  # FFmpeg refuses empty frames
+            return b""
         if self._format == "pcm":
             return to_pcm16(audio)
         if self._format == "wav":

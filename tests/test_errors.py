@@ -1,0 +1,93 @@
+"""Every bad input is a clear 4xx in OpenAI's error shape, naming the field; none is a 500."""
+
+import pytest
+
+JSON = {"Content-Type": "application/json"}
+
+
+def assert_error(response, status: int, param: str | None = None, words: str = ""):
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["param"] == param
+    assert words.lower() in error["message"].lower()
+
+
+@pytest.mark.parametrize("body, param, words", [
+    ({"input": ""}, "input", "text"),
+    ({"input": " \n\t "}, "input", "text"),
+    ({"input": "x" * 4097}, "input", "limit"),
+    ({"input": "hi", "voice": "nobody"}, "voice", "not found"),
+    ({"input": "hi", "voice": "jf_alpha(2)+"}, "voice", "blend"),
+    ({"input": "hi", "voice": "jf_alpha(abc)"}, "voice", "blend"),
+    ({"input": "hi", "model": "whisper-1"}, "model", "not found"),
+    ({"input": "hi", "response_format": "ogg"}, "response_format", "mp3"),
+    ({"input": "hi", "stream_format": "chunks"}, "stream_format", "sse"),
+    ({"input": "hi", "speed": 0.1}, "speed", "0.25"),
+    ({"input": "hi", "speed": 4.5}, "speed", "4"),
+    ({"input": "hi", "speed": "fast"}, "speed", "number"),
+    ({"input": "hi", "sample_rate": 1000}, "sample_rate", "8000"),
+    ({"input": "hi", "normalization": "loud"}, "normalization", "peak"),
+    ({"input": "hi", "lang_code": "z"}, "lang_code", "'a'"),
+    ({"input": "hi", "temperature": 5}, "temperature", "2"),
+    ({"input": "hi", "top_k": 0}, "top_k", "1"),
+    ({"input": "hi", "top_p": 1.5}, "top_p", "1"),
+    ({"input": "hi", "repetition_penalty": 9}, "repetition_penalty", "2"),
+    ({"voice": "alloy"}, "input", "missing"),
+    ({"input": 42}, "input", "string"),
+])
+def test_bad_speech_requests(client, body, param, words):
+    assert_error(client.post("/v1/audio/speech", json=body), 400, param, words)
+
+
+def test_malformed_json(client):
+    assert_error(client.post("/v1/audio/speech", content=b'{"input": "hi",', headers=JSON), 400, None, "json")
+
+
+def test_body_that_is_not_an_object(client):
+    assert_error(client.post("/v1/audio/speech", content=b"[1, 2]", headers=JSON), 400, None, "object")
+
+
+def test_wrong_content_type(client):
+    response = client.post("/v1/audio/speech", content=b"input=hi", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert_error(response, 400, None, "content-type")
+
+
+def test_oversized_body_is_413(client):
+    response = client.post("/v1/audio/speech", content=b'{"input": "' + b"a" * (2 << 20) + b'"}', headers=JSON)
+    assert_error(response, 413, None, "limit")
+
+
+def test_unknown_route_and_wrong_method(client):
+    assert_error(client.get("/v1/audio/nothing"), 404, None, "not found")
+    assert_error(client.get("/v1/audio/speech"), 405, None, "method")
+
+
+@pytest.mark.parametrize("body, param", [
+    ({"text": ""}, "text"),
+    ({"text": "hi", "format": "mp3"}, "format"),
+    ({"text": "hi", "voice": "nobody"}, "voice"),
+    ({"text": "hi", "speed": 2}, "speed"),
+    ({}, "text"),
+])
+def test_bad_simple_requests(client, body, param):
+    assert_error(client.post("/synthesize", json=body), 400, param)
+    assert_error(client.post("/synthesize/stream", json=body), 400, param)
+
+
+def test_unavailable_engine_is_503_and_the_gateway_stays_up(serve_instance, base_url):
+    """A Kokoro that cannot load (here: its model cache cannot be created) reports why."""
+    import httpx
+    from ray import serve
+
+    from ingress.app import build_app
+
+    serve.run(build_app({"kokoro": {"cache_dir": "/dev/null/chorus"}}), name="broken", route_prefix="/broken")
+    health = httpx.get(f"{base_url}/broken/health", timeout=30)
+    assert health.status_code == 503
+    assert health.json()["engines"]["kokoro"]["status"] == "unavailable"
+    assert "/dev/null/chorus" in health.json()["engines"]["kokoro"]["reason"]
+    response = httpx.post(f"{base_url}/broken/v1/audio/speech", json={"input": "hi", "voice": "alloy"}, timeout=30)
+    assert_error(response, 503, None, "unavailable")
+    assert httpx.get(f"{base_url}/health", timeout=30).status_code == 200
+    serve.delete("broken")

@@ -1,0 +1,51 @@
+"""TextSplitter with the real offline G2P: sentence pieces, token limits, the short first piece."""
+
+import pytest
+
+from deployments.kokoro import weights
+from deployments.kokoro.g2p import Phonemizer
+from deployments.kokoro.text import MODEL_MAX_TOKENS, TextSplitter
+
+
+@pytest.fixture(scope="module")
+def splitter():
+    return TextSplitter(weights.phoneme_vocabulary())
+
+
+@pytest.fixture(scope="module")
+def phonemize():
+    phonemizer = Phonemizer()
+    return lambda text: phonemizer(text, "a")
+
+
+def test_one_piece_per_sentence(splitter, phonemize):
+    pieces = list(splitter.pieces("Dr. Smith arrived at 5 p.m. on Jan. 3rd. He paid $12.50! Was it worth it?", phonemize))
+    assert [p.text for p in pieces] == ["Dr. Smith arrived at 5 p.m. on Jan. 3rd.", "He paid $12.50!", "Was it worth it?"]
+    assert all(p.ends_sentence for p in pieces)
+
+
+def test_numbers_and_symbols_become_words(phonemize):
+    spoken = phonemize("It costs $3.50, 15% more than in 2024.")
+    # Every number and symbol turns into phonemes, none is dropped.
+    assert "dˈɑləɹz" in spoken and "pəɹsˈɛnt" in spoken and "twˈɛnti" in spoken
+
+
+def test_long_sentence_is_cut_under_the_token_limit(splitter, phonemize):
+    sentence = ", ".join(["the river ran past the old mill and the quiet town"] * 30) + "."
+    pieces = list(splitter.pieces(sentence, phonemize))
+    assert len(pieces) > 1
+    assert all(len(splitter.token_ids(p.phonemes)) <= MODEL_MAX_TOKENS for p in pieces)
+    assert [p.ends_sentence for p in pieces] == [False] * (len(pieces) - 1) + [True]
+    assert " ".join(p.text for p in pieces) == sentence
+
+
+def test_first_piece_can_be_short(splitter, phonemize):
+    text = "When the morning came, the travellers packed their bags and walked down to the harbour. Then they left."
+    pieces = list(splitter.pieces(text, phonemize, first_piece_max_tokens=24))
+    assert len(splitter.token_ids(pieces[0].phonemes)) <= 24
+    assert pieces[0].text == "When the morning came,"
+    assert " ".join(p.text for p in pieces) == text
+
+
+def test_nothing_pronounceable_gives_no_pieces(splitter, phonemize):
+    assert list(splitter.pieces("   \n  ", phonemize)) == []
