@@ -18,7 +18,7 @@ from deployments.kokoro.settings import KokoroSettings
 logger = logging.getLogger("ray.serve")
 
 
-def _build_backend(settings: KokoroSettings):
+def build_backend(settings: KokoroSettings):
     from deployments.kokoro.onnx_backend import OnnxBackend
 
     return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers)
@@ -31,7 +31,7 @@ class KokoroDeployment:
         self.unavailable_reason: str | None = None
         try:
             self.engine = KokoroEngine.from_packages(
-                _build_backend(self.settings), self.settings.voice_dirs, self.settings.voice_aliases, self.settings.sentence_pause_s
+                build_backend(self.settings), self.settings.voice_dirs, self.settings.voice_aliases, self.settings.sentence_pause_s
             )
             self.engine.voices.resolve(self.settings.default_voice)
         except Exception as error:  # the gateway keeps serving and reports why
