@@ -157,7 +157,7 @@ def run() -> str:
         ("Engine direct, real-time factor (x real time)", f"{direct_rtf:.2f}x", "2.9x"),
         ("Through HTTP, same texts (x real time)", f"{http_rtf:.2f}x", "-"),
         ("HTTP loss vs engine direct (target < 10%)", f"{(1 - http_rtf / direct_rtf) * 100:.1f}%", "-"),
-        (f"600 chars streamed: first audio / total / audio (target first < 0.5 s)",
+        ("600 chars streamed: first audio / total / audio (target first < 0.5 s)",
          f"{first:.2f} s / {total:.2f} s / {audio:.1f} s", "1.55 s / - / 14.4 s"),
     ]
     for load in measured["loads"]:

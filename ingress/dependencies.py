@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 
 from ingress.engines import KokoroClient
 from ingress.errors import APIError
+from ingress.speech.service import SpeechService
 
 
 def kokoro_client(request: Request) -> KokoroClient:
     return request.app.state.kokoro
 
 
-def speech_service(request: Request):
+def speech_service(request: Request) -> SpeechService:
     return request.app.state.speech
+
+
+Kokoro = Annotated[KokoroClient, Depends(kokoro_client)]
+Speech = Annotated[SpeechService, Depends(speech_service)]
 
 
 def json_body(request: Request) -> None:

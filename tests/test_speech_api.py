@@ -11,12 +11,12 @@ from openai import OpenAI
 from tests.audio_checks import DIGITS_GRAMMAR, decode, recognize_digits, spectral_flatness
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
-LONG_TEXT = " ".join([
-    "Chorus turns text into speech on a cluster of machines.",
-    "Each sentence is spoken as soon as it is ready, so listeners hear the start early.",
-    "This paragraph is long enough that the whole of it takes several seconds to synthesize.",
-    "The last sentence arrives well after the first one did.",
-])
+LONG_TEXT = (
+    "Chorus turns text into speech on a cluster of machines. "
+    "Each sentence is spoken as soon as it is ready, so listeners hear the start early. "
+    "This paragraph is long enough that the whole of it takes several seconds to synthesize. "
+    "The last sentence arrives well after the first one did."
+)
 
 
 def speech(client, **fields):

@@ -6,9 +6,10 @@ alone. Backends only turn token ids, a style vector and a speed into samples.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -49,7 +50,7 @@ class KokoroEngine:
     @classmethod
     def from_packages(
         cls, backend: Backend, voice_dirs: list[Path], aliases: dict[str, str], sentence_pause_s: float = 0.15
-    ) -> "KokoroEngine":
+    ) -> KokoroEngine:
         catalog = VoiceCatalog.load(weights.bundled_voice_packs_file(), voice_dirs, aliases)
         return cls(backend, catalog, sentence_pause_s)
 

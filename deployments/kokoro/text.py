@@ -9,8 +9,8 @@ and a stream may ask for a short first piece so that audio starts sooner.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import pysbd
 

@@ -40,7 +40,7 @@ class VoiceCatalog:
         self.aliases = aliases
 
     @classmethod
-    def load(cls, bundled_npz: Path, extra_dirs: list[Path], aliases: dict[str, str]) -> "VoiceCatalog":
+    def load(cls, bundled_npz: Path, extra_dirs: list[Path], aliases: dict[str, str]) -> VoiceCatalog:
         with np.load(bundled_npz) as bundle:
             packs = {name: np.asarray(bundle[name], dtype=np.float32) for name in bundle.files}
         for directory in extra_dirs:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import time
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 
 from ingress.audio.formats import MEDIA_TYPES
-from ingress.dependencies import json_body, kokoro_client, speech_service
-from ingress.engines import KokoroClient
+from ingress.dependencies import Kokoro, Speech, json_body
 from ingress.speech.protocol import KOKORO_MODEL_NAMES, ModelCard, ModelList, SpeechRequest
-from ingress.speech.service import SpeechService
 
 router = APIRouter(tags=["OpenAI speech"])
 _STARTED = int(time.time())
@@ -19,7 +17,7 @@ _STARTED = int(time.time())
 
 @router.post("/v1/audio/speech", dependencies=[Depends(json_body)],
              responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}})
-async def create_speech(request: SpeechRequest, service: SpeechService = Depends(speech_service)) -> Response:
+async def create_speech(request: SpeechRequest, service: Speech) -> Response:
     if request.stream_format == "sse":
         events = await service.event_stream(request)
         return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
@@ -36,7 +34,7 @@ async def list_models() -> ModelList:
 
 
 @router.get("/v1/audio/voices")
-async def list_voices(kokoro: KokoroClient = Depends(kokoro_client)) -> dict:
+async def list_voices(kokoro: Kokoro) -> dict:
     voices = await kokoro.voices()
     return {
         "voices": [voice.name for voice in voices],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 from deployments.kokoro.protocol import SAMPLE_RATE
 from deployments.kokoro.protocol import SpeechRequest as EngineRequest

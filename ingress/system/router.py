@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ingress.dependencies import kokoro_client
-from ingress.engines import KokoroClient
+from ingress.dependencies import Kokoro
 from ingress.errors import APIError
 
 router = APIRouter(tags=["System"])
@@ -17,10 +16,10 @@ HEALTH_TIMEOUT_S = 2.0
 
 
 @router.get("/health")
-async def health(kokoro: KokoroClient = Depends(kokoro_client)) -> JSONResponse:
+async def health(kokoro: Kokoro) -> JSONResponse:
     try:
         engine = asdict(await asyncio.wait_for(kokoro.health(), HEALTH_TIMEOUT_S))
-    except (APIError, asyncio.TimeoutError) as error:
+    except (TimeoutError, APIError) as error:
         engine = {"engine": "kokoro", "status": "unavailable", "reason": str(error) or "health check timed out"}
     engines = {"kokoro": engine}
     healthy = all(state["status"] == "ready" for state in engines.values())
