@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 from ray.serve.handle import DeploymentHandle
 
 from deployments.errors import EngineError
 from deployments.kokoro.protocol import AudioChunk, EngineHealth, SpeechRequest, SynthesisResult, VoiceInfo
+from ingress import metrics
 from ingress.errors import APIError
+
+ENGINE_TAGS = {"engine": "kokoro"}
 
 
 def _translate(error: Exception) -> Exception:
@@ -21,8 +26,9 @@ def _translate(error: Exception) -> Exception:
 
 
 class KokoroClient:
-    def __init__(self, handle: DeploymentHandle):
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120):
         self._handle = handle
+        self._timeout_s = timeout_s
         self._stream_handle = handle.options(stream=True)
         self._default_voice: str | None = None
 
@@ -38,35 +44,52 @@ class KokoroClient:
         return await self._call("voices")
 
     async def synthesize(self, request: SpeechRequest) -> SynthesisResult:
-        return await self._call("synthesize", request)
+        started = time.monotonic()
+        result = await self._call("synthesize", request)
+        metrics.time_to_first_audio.observe(time.monotonic() - started, tags=ENGINE_TAGS)
+        metrics.audio_seconds.inc(len(result.audio) / result.sample_rate, tags=ENGINE_TAGS)
+        return result
 
     async def stream(self, request: SpeechRequest) -> AsyncIterator[AudioChunk]:
         """Start a stream and wait for its first chunk, so errors surface before any byte is sent."""
+        started = time.monotonic()
         generator = self._stream_handle.stream.remote(request)
         try:
-            first = await generator.__anext__()
+            first = await self._next(generator)
+            metrics.time_to_first_audio.observe(time.monotonic() - started, tags=ENGINE_TAGS)
+        except BaseException:
+            generator.cancel()
+            raise
+        return self._continue(first, generator)
+
+    async def _continue(self, first: AudioChunk | None, generator) -> AsyncIterator[AudioChunk]:
+        try:
+            chunk = first
+            while chunk is not None:
+                metrics.audio_seconds.inc(len(chunk.audio) / chunk.sample_rate, tags=ENGINE_TAGS)
+                yield chunk
+                chunk = await self._next(generator)
+        finally:
+            generator.cancel()  # the client left or the stream ended: stop the engine's work
+
+    async def _next(self, generator) -> AudioChunk | None:
+        try:
+            return await asyncio.wait_for(generator.__anext__(), self._timeout_s)
         except StopAsyncIteration:
-            return _empty()
+            return None
+        except TimeoutError:
+            raise _timed_out(self._timeout_s) from None
         except Exception as error:
             raise _translate(error) from error
-        return _continue(first, generator)
 
     async def _call(self, method: str, *args):
         try:
-            return await getattr(self._handle, method).remote(*args)
+            return await asyncio.wait_for(getattr(self._handle, method).remote(*args), self._timeout_s)
+        except TimeoutError:
+            raise _timed_out(self._timeout_s) from None
         except Exception as error:
             raise _translate(error) from error
 
 
-async def _empty() -> AsyncIterator[AudioChunk]:
-    return
-    yield
-
-
-async def _continue(first: AudioChunk, generator) -> AsyncIterator[AudioChunk]:
-    try:
-        yield first
-        async for chunk in generator:
-            yield chunk
-    finally:
-        generator.cancel()  # the client left or the stream ended: stop the engine's work
+def _timed_out(timeout_s: float) -> APIError:
+    return APIError(504, f"The engine did not answer within {timeout_s:g} s", code="timeout")

@@ -10,11 +10,13 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from deployments.errors import EngineError
+from ingress import metrics
 
 logger = logging.getLogger("ray.serve")
 
 _TYPES_BY_STATUS = {
     400: "invalid_request_error",
+    504: "timeout_error",
     401: "authentication_error",
     404: "not_found_error",
     405: "invalid_request_error",
@@ -37,6 +39,7 @@ class APIError(Exception):
 
 def error_body(status_code: int, message: str, param: str | None = None, code: str | None = None) -> dict:
     error_type = _TYPES_BY_STATUS.get(status_code, "server_error" if status_code >= 500 else "invalid_request_error")
+    metrics.errors.inc(tags={"status": str(status_code), "type": code or error_type})
     return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 

@@ -2,36 +2,38 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+import logging
+
+from fastapi import FastAPI
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from ingress.auth import BearerKeys
 from ingress.engines import KokoroClient
-from ingress.errors import APIError, error_response, install_error_handlers
+from ingress.errors import install_error_handlers
+from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.settings import GatewaySettings
 from ingress.simple.router import router as simple_router
 from ingress.speech.router import router as speech_router
 from ingress.speech.service import SpeechService
 from ingress.system.router import router as system_router
 
+logger = logging.getLogger("ray.serve")
 
-def create_api() -> FastAPI:
+
+def create_api(settings: GatewaySettings, kokoro: KokoroClient, keys: BearerKeys) -> FastAPI:
     api = FastAPI(title="Chorus", version="0.1.0",
                   description="Text-to-speech on Ray Serve: OpenAI speech, the simple /synthesize API, and more.")
     install_error_handlers(api)
-
-    @api.middleware("http")
-    async def limit_body_size(request: Request, call_next):
-        # Refuse oversized bodies from their declared length, before anything is read or decoded.
-        declared = request.headers.get("content-length")
-        limit = request.app.state.settings.max_body_bytes
-        if declared and declared.isdigit() and int(declared) > limit:
-            return error_response(APIError(413, f"Request body is {declared} bytes; the limit is {limit}",
-                                           code="request_too_large"))
-        return await call_next(request)
-
+    api.state.settings = settings
+    api.state.kokoro = kokoro
+    api.state.speech = SpeechService(kokoro, settings)
     for router in (system_router, speech_router, simple_router):
         api.include_router(router)
+    # Added last runs first: authenticate, then bound the body, then admit.
+    api.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests, retry_after_s=settings.retry_after_s)
+    api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    api.add_middleware(BearerAuth, keys=keys)
     return api
 
 
@@ -40,12 +42,17 @@ def create_api() -> FastAPI:
 class Gateway:
     def __init__(self, kokoro: DeploymentHandle, settings: dict | GatewaySettings):
         self.settings = GatewaySettings.model_validate(settings)
-        self.kokoro = KokoroClient(kokoro)
+        self.kokoro = KokoroClient(kokoro, self.settings.request_timeout_s)
+        self.keys = BearerKeys.from_settings(self.settings.api_key_hashes, self.settings.api_key_hashes_env)
+        if self.keys.enabled:
+            logger.info("API key authentication is on: every route but /health needs a bearer key")
+        elif self.settings.require_auth:
+            raise RuntimeError(f"require_auth is set but no API key digests were configured "
+                               f"(gateway.api_key_hashes or ${self.settings.api_key_hashes_env})")
+        else:
+            logger.warning("API key authentication is OFF (require_auth: false): anyone who can reach "
+                           "this port can use it. Fine on 127.0.0.1; configure keys anywhere else.")
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Ray Serve calls this on each replica after __init__: the API gets this replica's clients."""
-        api = create_api()
-        api.state.settings = self.settings
-        api.state.kokoro = self.kokoro
-        api.state.speech = SpeechService(self.kokoro, self.settings)
-        return api
+        return create_api(self.settings, self.kokoro, self.keys)

@@ -13,6 +13,12 @@ class GatewaySettings(BaseModel):
     max_input_chars: int = Field(4096, ge=1, description="Longest `input` on /v1/audio/speech (OpenAI's limit).")
     max_simple_text_chars: int = Field(10_000, ge=1, description="Longest `text` on /synthesize.")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body; larger gets a 413.")
+    require_auth: bool = Field(True, description="Refuse to start without API keys (off only on the local default).")
+    api_key_hashes: list[str] = Field([], description="SHA-256 hex digests of accepted bearer keys.")
+    api_key_hashes_env: str = Field("CHORUS_API_KEY_HASHES", description="Env var with more digests, comma-separated.")
+    max_concurrent_requests: int = Field(32, ge=1, description="Requests in flight per gateway replica; more get a 503.")
+    retry_after_s: int = Field(2, ge=1, description="Retry-After sent with capacity 503s.")
+    request_timeout_s: float = Field(120, gt=0, description="Longest wait for an engine's answer (or next chunk).")
 
 
 class AppArgs(BaseModel):

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import time
+from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.tls import write_self_signed
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -22,31 +26,44 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def serve_instance():
+def certificate(tmp_path_factory) -> Path:
+    """The whole session serves HTTPS from this certificate, as a configured deployment would."""
+    cert, key = write_self_signed(tmp_path_factory.mktemp("tls"))
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def metrics_port() -> int:
+    return _free_port()
+
+
+@pytest.fixture(scope="session")
+def serve_instance(certificate, metrics_port):
     import ray
     from ray import serve
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
     port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    cert, key = certificate
+    serve.start(http_options={"host": "127.0.0.1", "port": port, "ssl_certfile": str(cert), "ssl_keyfile": str(key)})
     yield port
     serve.shutdown()
     ray.shutdown()
 
 
 @pytest.fixture(scope="session")
-def base_url(serve_instance) -> str:
+def base_url(serve_instance, tls_context) -> str:
     from ray import serve
 
     from ingress.app import build_app
 
-    app = build_app({"kokoro": {"intra_op_threads": 2}})
+    app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}})
     serve.run(app, name=APP_NAME, route_prefix="/")
-    url = f"http://127.0.0.1:{serve_instance}"
+    url = f"https://127.0.0.1:{serve_instance}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/health", timeout=5).status_code == 200:
+            if httpx.get(f"{url}/health", timeout=5, verify=tls_context).status_code == 200:
                 return url
         except httpx.HTTPError:
             pass
@@ -55,6 +72,11 @@ def base_url(serve_instance) -> str:
 
 
 @pytest.fixture(scope="session")
-def client(base_url):
-    with httpx.Client(base_url=base_url, timeout=120) as http:
+def tls_context(certificate) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(certificate[0]))
+
+
+@pytest.fixture(scope="session")
+def client(base_url, tls_context):
+    with httpx.Client(base_url=base_url, timeout=120, verify=tls_context) as http:
         yield http

@@ -4,6 +4,7 @@ import base64
 import json
 import time
 
+import httpx
 import numpy as np
 import pytest
 from openai import OpenAI
@@ -104,8 +105,8 @@ def test_blends_aliases_british_and_sampling_fields(client):
         assert len(decode(response.content)[0]) > 12_000
 
 
-def test_official_openai_client(base_url, tmp_path):
-    openai = OpenAI(base_url=f"{base_url}/v1", api_key="unused")
+def test_official_openai_client(base_url, tls_context, tmp_path):
+    openai = OpenAI(base_url=f"{base_url}/v1", api_key="unused", http_client=httpx.Client(verify=tls_context))
     whole = openai.audio.speech.create(model="tts-1", voice="alloy", input=SENTENCE, response_format="wav")
     samples, rate = decode(whole.content)
     assert rate == 24_000 and len(samples) / rate > 1.5

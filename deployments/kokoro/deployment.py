@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 
 import numpy as np
 from ray import serve
 
 from deployments.errors import EngineUnavailable
-from deployments.kokoro.engine import KokoroEngine
+from deployments.kokoro import metrics
+from deployments.kokoro.engine import KokoroEngine, PlannedPiece
 from deployments.kokoro.protocol import SAMPLE_RATE, AudioChunk, EngineHealth, SpeechRequest, SynthesisResult, VoiceInfo
 from deployments.kokoro.scheduler import InferenceScheduler
 from deployments.kokoro.settings import KokoroSettings
 
 logger = logging.getLogger("ray.serve")
+ENGINE_TAGS = {"engine": "kokoro"}
 
 
 def build_backend(settings: KokoroSettings):
     from deployments.kokoro.onnx_backend import OnnxBackend
 
-    return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers)
+    return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers, settings.float_convs)
 
 
 @serve.deployment(name="Kokoro", ray_actor_options={"num_cpus": 1})
@@ -38,6 +41,19 @@ class KokoroDeployment:
             logger.exception("Kokoro could not load")
             self.unavailable_reason = f"{type(error).__name__}: {error}"
         self.scheduler = InferenceScheduler(self.settings.inference_workers)
+
+    def _render(self, planned: PlannedPiece) -> np.ndarray:
+        metrics.queue_depth.set(self.scheduler.queued, tags=ENGINE_TAGS)
+        started = time.perf_counter()
+        audio = self.engine.render(planned)
+        metrics.real_time_factor.observe(len(audio) / SAMPLE_RATE / (time.perf_counter() - started), tags=ENGINE_TAGS)
+        return audio
+
+    async def _run(self, planned: PlannedPiece) -> np.ndarray:
+        try:
+            return await self.scheduler.run(planned.index, self._render, planned)
+        finally:
+            metrics.queue_depth.set(self.scheduler.queued, tags=ENGINE_TAGS)
 
     def _require_ready(self) -> None:
         if self.unavailable_reason:
@@ -62,7 +78,7 @@ class KokoroDeployment:
     async def synthesize(self, request: SpeechRequest) -> SynthesisResult:
         self._require_ready()
         pieces = await asyncio.to_thread(lambda: list(self.engine.plan(request)))
-        audio = await asyncio.gather(*(self.scheduler.run(p.index, self.engine.render, p) for p in pieces))
+        audio = await asyncio.gather(*(self._run(p) for p in pieces))
         return SynthesisResult(np.concatenate(audio), SAMPLE_RATE, len(pieces), sum(len(p.token_ids) for p in pieces))
 
     async def stream(self, request: SpeechRequest) -> AsyncIterator[AudioChunk]:
@@ -72,13 +88,13 @@ class KokoroDeployment:
             request = request.model_copy(update={"first_piece_max_tokens": self.settings.stream_first_piece_tokens})
         pieces = self.engine.plan(request)
         planned = await asyncio.to_thread(next, pieces, None)
-        job = asyncio.ensure_future(self.scheduler.run(planned.index, self.engine.render, planned))
+        job = asyncio.ensure_future(self._run(planned))
         try:
             while planned is not None:
                 following = await asyncio.to_thread(next, pieces, None)
                 audio = await job
                 if following is not None:
-                    job = asyncio.ensure_future(self.scheduler.run(following.index, self.engine.render, following))
+                    job = asyncio.ensure_future(self._run(following))
                 yield AudioChunk(audio, SAMPLE_RATE, planned.text, planned.index, len(planned.token_ids))
                 planned = following
         finally:

@@ -31,6 +31,7 @@ class KokoroSettings(BaseModel):
 
     backend: Literal["onnx"] = Field("onnx", description="Inference backend.")
     cache_dir: Path | None = Field(None, description="Where the assembled model is kept (default ~/.cache/chorus).")
+    float_convs: bool = Field(True, description="Run the int8 model's convolutions in float32 (faster on CPUs).")
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference (0: every core).")
     inference_workers: int = Field(1, ge=1, description="Pieces run at the same time in one replica.")
     providers: list[str] = Field(["CPUExecutionProvider"], description="onnxruntime execution providers, in order.")

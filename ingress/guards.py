@@ -1,0 +1,112 @@
+"""ASGI middleware that guards every route before any body is read or decoded.
+
+Authentication, the request body limit and per-replica admission control. Each refusal
+is an error in OpenAI's shape; /health stays open so probes work without a key.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ingress.auth import OPEN_PATHS, BearerKeys
+from ingress.errors import APIError, error_response
+
+logger = logging.getLogger("ray.serve")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _guarded(scope: Scope) -> bool:
+    if scope["type"] != "http":
+        return False
+    # Under a route prefix the path still carries it; compare what the app's routes see.
+    return scope["path"].removeprefix(scope.get("root_path", "")).rstrip("/") not in OPEN_PATHS
+
+
+class BearerAuth:
+    def __init__(self, app: ASGIApp, keys: BearerKeys):
+        self.app = app
+        self.keys = keys
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.keys.enabled and _guarded(scope) and not self.keys.allows(_header(scope, b"authorization")):
+            error = APIError(401, "Missing or invalid API key: send 'Authorization: Bearer <key>'",
+                             code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+            return await error_response(error)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+class BodySizeLimit:
+    """Refuses a body from its declared length; a chunked body is read up to the limit first."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = _header(scope, b"content-length")
+        if declared is not None:  # the HTTP server holds the body to its declared length
+            if declared.isdigit() and int(declared) > self.max_bytes:
+                return await error_response(self._too_large(declared))(scope, receive, send)
+            return await self.app(scope, receive, send)
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_bytes:
+                return await error_response(self._too_large(str(len(body))))(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+    def _too_large(self, size: str) -> APIError:
+        return APIError(413, f"Request body is {size} bytes or more; the limit is {self.max_bytes}",
+                        code="request_too_large")
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that hands over the already-read body, then the live connection."""
+    delivered = False
+
+    async def replayed():
+        nonlocal delivered
+        if delivered:
+            return await receive()
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replayed
+
+
+class AdmissionLimit:
+    """At most `limit` requests in flight per gateway replica (streams count until their last byte)."""
+
+    def __init__(self, app: ASGIApp, limit: int, retry_after_s: int):
+        self.app = app
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+        self.in_flight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _guarded(scope):
+            return await self.app(scope, receive, send)
+        if self.in_flight >= self.limit:
+            error = APIError(503, f"Chorus is at capacity ({self.limit} requests in flight); retry shortly",
+                             code="server_overloaded", headers={"Retry-After": str(self.retry_after_s)})
+            return await error_response(error)(scope, receive, send)
+        self.in_flight += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight -= 1
