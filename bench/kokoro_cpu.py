@@ -1,7 +1,9 @@
 """Kokoro on this CPU: engine alone vs through HTTP, time to first audio, concurrency, health under load.
 
-Run with `make bench`. Starts its own Ray Serve instance on a free port on 127.0.0.1 with
-the embedded default config, prints a Markdown table and writes it to bench/results/.
+Run with `make bench`. Starts `serve run` on the embedded default config (moved to a free
+port on 127.0.0.1), prints a Markdown table and writes it to bench/results/. The engine
+alone is measured in this process while that service idles, alternating with the HTTP runs,
+so both see the same machine.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ import os
 import platform
 import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -44,28 +49,35 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def embedded_args() -> dict:
+def embedded_config(port: int) -> dict:
     config = yaml.safe_load((ROOT / "serve_config.local.yaml").read_text())
-    return config["applications"][0]["args"]
+    config["http_options"]["port"] = port
+    return config
 
 
-def engine_direct(args: dict) -> tuple[float, float]:
-    """Audio seconds and wall seconds for TEXTS, synthesized in this process without Ray."""
-    from deployments.kokoro.deployment import build_backend
-    from deployments.kokoro.engine import KokoroEngine
-    from deployments.kokoro.protocol import SpeechRequest
-    from deployments.kokoro.settings import KokoroSettings
+class EngineDirect:
+    """The Kokoro engine in this process, configured as the service's replica is."""
 
-    settings = KokoroSettings.model_validate(args["kokoro"])
-    engine = KokoroEngine.from_packages(build_backend(settings), settings.voice_dirs, settings.voice_aliases)
-    engine.synthesize(SpeechRequest(text="Warm up.", voice="jm_kumo"))
-    start = time.perf_counter()
-    audio = sum(len(engine.synthesize(SpeechRequest(text=text, voice="jm_kumo"))) for text in TEXTS) / RATE
-    return audio, time.perf_counter() - start
+    def __init__(self, kokoro_args: dict):
+        from deployments.kokoro.deployment import build_backend
+        from deployments.kokoro.engine import KokoroEngine
+        from deployments.kokoro.settings import KokoroSettings
+
+        settings = KokoroSettings.model_validate(kokoro_args)
+        self.engine = KokoroEngine.from_packages(build_backend(settings), settings.voice_dirs,
+                                                 settings.voice_aliases, settings.sentence_pause_s)
+        self.run()
+
+    def run(self) -> tuple[float, float]:
+        """Audio seconds and wall seconds for TEXTS."""
+        from deployments.kokoro.protocol import SpeechRequest
+
+        start = time.perf_counter()
+        audio = sum(len(self.engine.synthesize(SpeechRequest(text=text, voice="jm_kumo"))) for text in TEXTS) / RATE
+        return audio, time.perf_counter() - start
 
 
 async def http_whole(client: httpx.AsyncClient) -> tuple[float, float]:
-    await client.post("/v1/audio/speech", json={"input": "Warm up.", "voice": "jm_kumo", "response_format": "pcm"})
     start = time.perf_counter()
     audio = 0.0
     for text in TEXTS:
@@ -95,13 +107,16 @@ async def concurrent(client: httpx.AsyncClient, clients: int, requests_each: int
         return [await streamed(client, CLIENT_TEXT) for _ in range(requests_each)]
 
     health_latencies: list[float] = []
+    health_failures: list[str] = []
     done = asyncio.Event()
 
     async def poll_health() -> None:
         while not done.is_set():
             start = time.perf_counter()
-            (await client.get("/health")).raise_for_status()
+            response = await client.get("/health")
             health_latencies.append(time.perf_counter() - start)
+            if response.status_code != 200:
+                health_failures.append(response.text)
             await asyncio.sleep(0.25)
 
     poller = asyncio.create_task(poll_health())
@@ -118,39 +133,55 @@ async def concurrent(client: httpx.AsyncClient, clients: int, requests_each: int
         "ttfa_max": max(first_audio),
         "health_p50": statistics.median(health_latencies),
         "health_max": max(health_latencies),
+        "health_failures": health_failures,
     }
 
 
-async def http_measurements(base_url: str) -> dict:
+async def http_measurements(base_url: str, direct: EngineDirect) -> dict:
     limits = httpx.Limits(max_connections=32)
     async with httpx.AsyncClient(base_url=base_url, timeout=300, limits=limits) as client:
-        whole = await http_whole(client)
+        await client.post("/v1/audio/speech", json={"input": "Warm up.", "voice": "jm_kumo", "response_format": "pcm"})
+        direct_runs, http_runs = [], []
+        for _ in range(2):  # alternate, so drift in machine load hits both sides alike
+            direct_runs.append(direct.run())
+            http_runs.append(await http_whole(client))
         await streamed(client, TEXT_600)
         ttfa_600 = await streamed(client, TEXT_600)
         loads = [await concurrent(client, n, 2) for n in (1, 4, 8)]
-    return {"whole": whole, "ttfa_600": ttfa_600, "loads": loads}
+    return {"direct": direct_runs, "whole": http_runs, "ttfa_600": ttfa_600, "loads": loads}
+
+
+def wait_healthy(base_url: str, service: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and service.poll() is None:
+        try:
+            if httpx.get(f"{base_url}/health", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError("the service did not become healthy")
 
 
 def run() -> str:
-    import ray
-    from ray import serve
-
-    from ingress.app import build_app
-
-    args = embedded_args()
-    direct_audio, direct_wall = engine_direct(args)
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     port = _free_port()
-    serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(args), name="chorus", route_prefix="/")
-    try:
-        measured = asyncio.run(http_measurements(f"http://127.0.0.1:{port}"))
-    finally:
-        serve.shutdown()
-        ray.shutdown()
+    config = embedded_config(port)
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=ROOT, prefix=".bench-config-") as config_file:
+        yaml.safe_dump(config, config_file)
+        config_file.flush()
+        service = subprocess.Popen([str(Path(sys.executable).parent / "serve"), "run", config_file.name],
+                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_healthy(base_url, service)
+            direct = EngineDirect(config["applications"][0]["args"]["kokoro"])
+            measured = asyncio.run(http_measurements(base_url, direct))
+        finally:
+            service.terminate()
+            service.wait(60)
 
-    http_audio, http_wall = measured["whole"]
+    direct_audio, direct_wall = (sum(values) for values in zip(*measured["direct"]))
+    http_audio, http_wall = (sum(values) for values in zip(*measured["whole"]))
     direct_rtf, http_rtf = direct_audio / direct_wall, http_audio / http_wall
     first, total, audio = measured["ttfa_600"]
     rows = [
@@ -167,7 +198,8 @@ def run() -> str:
         rows.append((f"{n} client(s): time to first audio p50 / max (target < 2 s at 4)",
                      f"{load['ttfa_p50']:.2f} s / {load['ttfa_max']:.2f} s", "-"))
         rows.append((f"{n} client(s): /health latency p50 / max while busy (target < 100 ms)",
-                     f"{load['health_p50'] * 1000:.0f} ms / {load['health_max'] * 1000:.0f} ms",
+                     (f"{load['health_p50'] * 1000:.0f} ms / {load['health_max'] * 1000:.0f} ms"
+                     f", {len(load['health_failures'])} not ok"),
                      "11.7 s" if n == 4 else "-"))
     header = (f"Kokoro int8 ONNX on {platform.machine()} CPU, {os.cpu_count()} cores, "
               f"config serve_config.local.yaml ({time.strftime('%Y-%m-%d')})\n\n")

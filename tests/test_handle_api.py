@@ -25,6 +25,7 @@ def test_second_application_calls_kokoro_by_handle(base_url):
     assert whole.sample_rate == 24_000 and whole.audio.dtype == np.float32
     assert [chunk.index for chunk in chunks] == list(range(len(chunks))) and len(chunks) >= 2
     streamed = np.concatenate([chunk.audio for chunk in chunks])
-    assert abs(len(streamed) - len(whole.audio)) < 0.5 * 24_000
+    # The stream's short opening piece is cut mid-sentence; trimming the cut keeps the lengths close.
+    assert abs(len(streamed) - len(whole.audio)) < 0.45 * 24_000
     assert "jm_kumo" in voices
     serve.delete("narrator")

@@ -27,7 +27,8 @@ def build_backend(settings: KokoroSettings):
     return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers, settings.float_convs)
 
 
-@serve.deployment(name="Kokoro", ray_actor_options={"num_cpus": 1})
+# Requests queue inside the replica's scheduler, so it accepts many at once (Ray's default is 5).
+@serve.deployment(name="Kokoro", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
 class KokoroDeployment:
     def __init__(self, settings: dict | KokoroSettings):
         self.settings = KokoroSettings.model_validate(settings)

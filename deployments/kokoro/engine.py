@@ -37,6 +37,24 @@ class PlannedPiece:
     style: np.ndarray
     speed: float
     pause_after_s: float
+    # Mid-sentence cuts: the model pads every piece with silence, which would be heard as a gap.
+    trim_start: bool = False
+    trim_end: bool = False
+
+
+SILENCE_LEVEL = 0.003
+CUT_MARGIN_S = 0.02
+
+
+def trim_silence(audio: np.ndarray, start: bool, end: bool) -> np.ndarray:
+    """Drop near-silent samples at the chosen ends, keeping a short margin."""
+    voiced = np.flatnonzero(np.abs(audio) > SILENCE_LEVEL)
+    if voiced.size == 0:
+        return audio
+    margin = int(CUT_MARGIN_S * SAMPLE_RATE)
+    first = max(voiced[0] - margin, 0) if start else 0
+    last = min(voiced[-1] + margin + 1, len(audio)) if end else len(audio)
+    return audio[first:last]
 
 
 class KokoroEngine:
@@ -82,11 +100,14 @@ class KokoroEngine:
         token_ids = self.splitter.token_ids(piece.phonemes)
         style = pack[max(len(token_ids) - 1, 0)].reshape(256)
         pause = self.sentence_pause_s / speed if piece.ends_sentence else 0.0
-        return PlannedPiece(index, piece.text, token_ids, style, speed, pause)
+        return PlannedPiece(index, piece.text, token_ids, style, speed, pause,
+                            trim_start=not piece.starts_sentence, trim_end=not piece.ends_sentence)
 
     def render(self, planned: PlannedPiece) -> np.ndarray:
         """Run the backend for one piece and append its pause; safe to call from worker threads."""
         audio = self.backend.infer(planned.token_ids, planned.style, planned.speed)
+        if planned.trim_start or planned.trim_end:
+            audio = trim_silence(audio, planned.trim_start, planned.trim_end)
         if planned.pause_after_s:
             audio = np.concatenate([audio, np.zeros(int(planned.pause_after_s * SAMPLE_RATE), np.float32)])
         return audio

@@ -23,6 +23,8 @@ class OnnxBackend:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = intra_op_threads  # 0 lets onnxruntime use every core
         options.inter_op_num_threads = 1
+        # Idle inference threads sleep instead of spinning, leaving the cores to the gateway and proxy.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(model),
             options,

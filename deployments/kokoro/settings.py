@@ -39,7 +39,7 @@ class KokoroSettings(BaseModel):
     voice_aliases: dict[str, str] = Field(DEFAULT_OPENAI_VOICE_ALIASES, description="Alias -> pack name.")
     default_voice: str = Field("jf_alpha", description="Voice used when a request names none.")
     sentence_pause_s: float = Field(0.15, ge=0, le=2, description="Silence after each sentence.")
-    stream_first_piece_tokens: int = Field(48, ge=8, description="Phoneme tokens in a stream's first piece.")
+    stream_first_piece_tokens: int = Field(12, ge=8, description="Phoneme tokens in a stream's first piece.")
 
     @field_validator("voice_dirs")
     @classmethod

@@ -25,6 +25,7 @@ class Piece:
     text: str
     phonemes: str
     ends_sentence: bool
+    starts_sentence: bool = True
 
 
 class TextSplitter:
@@ -50,7 +51,7 @@ class TextSplitter:
                 rest = sentence[len(parts[0].text):].strip()
                 parts = parts[:1] + list(self._fit(rest, self._max_tokens, phonemize))
             for index, part in enumerate(parts):
-                yield Piece(part.text, part.phonemes, ends_sentence=index == len(parts) - 1)
+                yield Piece(part.text, part.phonemes, ends_sentence=index == len(parts) - 1, starts_sentence=index == 0)
             first = False
 
     def _fit(self, text: str, limit: int, phonemize: Phonemize) -> Iterator[Piece]:
