@@ -11,21 +11,13 @@ from __future__ import annotations
 import asyncio
 import os
 import platform
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
-import yaml
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+from bench.service import ROOT, ServeRun
 
-ROOT = Path(__file__).resolve().parents[1]
 RATE = 24_000
 TEXTS = [
     "The old lighthouse keeper climbed the stairs every evening to light the lamp.",
@@ -41,18 +33,6 @@ TEXT_600 = (
     "check answers at once even while the model is busy, because inference runs on its own worker threads."
 )
 CLIENT_TEXT = TEXT_600[:300].rsplit(".", 1)[0] + "."
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def embedded_config(port: int) -> dict:
-    config = yaml.safe_load((ROOT / "serve_config.local.yaml").read_text())
-    config["http_options"]["port"] = port
-    return config
 
 
 class EngineDirect:
@@ -151,34 +131,10 @@ async def http_measurements(base_url: str, direct: EngineDirect) -> dict:
     return {"direct": direct_runs, "whole": http_runs, "ttfa_600": ttfa_600, "loads": loads}
 
 
-def wait_healthy(base_url: str, service: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and service.poll() is None:
-        try:
-            if httpx.get(f"{base_url}/health", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise RuntimeError("the service did not become healthy")
-
-
 def run() -> str:
-    port = _free_port()
-    config = embedded_config(port)
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=ROOT, prefix=".bench-config-") as config_file:
-        yaml.safe_dump(config, config_file)
-        config_file.flush()
-        service = subprocess.Popen([str(Path(sys.executable).parent / "serve"), "run", config_file.name],
-                                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_healthy(base_url, service)
-            direct = EngineDirect(config["applications"][0]["args"]["kokoro"])
-            measured = asyncio.run(http_measurements(base_url, direct))
-        finally:
-            service.terminate()
-            service.wait(60)
+    with ServeRun() as service:
+        direct = EngineDirect(service.config["applications"][0]["args"]["kokoro"])
+        measured = asyncio.run(http_measurements(service.base_url, direct))
 
     direct_audio, direct_wall = (sum(values) for values in zip(*measured["direct"]))
     http_audio, http_wall = (sum(values) for values in zip(*measured["whole"]))

@@ -105,3 +105,8 @@ def test_chorus_metrics_are_exported(client, metrics_port):
     missing = [name for name in wanted if name not in text]
     assert not missing, missing
     assert 'engine="kokoro"' in text
+
+
+def test_responses_carry_a_request_id(client):
+    first, second = client.get("/v1/models"), client.get("/v1/models")
+    assert first.headers["x-request-id"] and first.headers["x-request-id"] != second.headers["x-request-id"]

@@ -1,0 +1,68 @@
+"""The embedded default service, run by `serve run` on a free local port for a benchmark."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Self
+
+import httpx
+import yaml
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def embedded_config(port: int) -> dict:
+    config = yaml.safe_load((ROOT / "serve_config.local.yaml").read_text())
+    config["http_options"]["port"] = port
+    return config
+
+
+class ServeRun:
+    """`serve run` of the embedded default config on a free port, for the length of a `with` block."""
+
+    def __enter__(self) -> Self:
+        port = _free_port()
+        self.config = embedded_config(port)
+        self.base_url = f"http://127.0.0.1:{port}"
+        self._config_file = tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=ROOT, prefix=".bench-config-")
+        yaml.safe_dump(self.config, self._config_file)
+        self._config_file.flush()
+        self._process = subprocess.Popen([str(Path(sys.executable).parent / "serve"), "run", self._config_file.name],
+                                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self._wait_healthy()
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline and self._process.poll() is None:
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        raise RuntimeError("the service did not become healthy")
+
+    def __exit__(self, *_) -> None:
+        self._process.terminate()
+        self._process.wait(60)
+        self._config_file.close()
