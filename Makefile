@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install serve test bench lint
+.PHONY: install serve test bench bench-jobs lint
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.kokoro_cpu
+
+bench-jobs: install
+	$(BIN)/python -m bench.jobs_cpu
 
 lint: install
 	$(BIN)/ruff check ingress deployments tests bench

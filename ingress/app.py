@@ -4,13 +4,30 @@ from __future__ import annotations
 
 from ray.serve import Application
 
+from deployments.jobs.deployment import job_worker
+from deployments.jobs.redis_server import ensure_embedded_redis
+from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.deployment import KokoroDeployment
 from ingress.gateway import Gateway
 from ingress.settings import AppArgs
+
+
+def resolve_redis(jobs: JobsSettings) -> JobsSettings:
+    """Settings naming the Redis to use: the configured one, else the cluster's embedded one (started if need be)."""
+    url = jobs.configured_redis_url()
+    if url is None:
+        if not jobs.embedded_redis:
+            raise ValueError(f"jobs: no Redis configured; set jobs.redis_url or ${jobs.redis_url_env}")
+        url = ensure_embedded_redis(jobs.redis_data_dir)
+    return jobs.model_copy(update={"redis_url": url})
 
 
 def build_app(args: dict | None = None) -> Application:
     """Validate the config's `args` and bind the deployment graph."""
     config = AppArgs.model_validate(args or {})
     kokoro = KokoroDeployment.bind(config.kokoro.model_dump(mode="json"))
-    return Gateway.bind(kokoro, config.gateway.model_dump(mode="json"))
+    if config.jobs is None:
+        return Gateway.bind(kokoro, config.gateway.model_dump(mode="json"))
+    jobs = resolve_redis(config.jobs)
+    worker = job_worker(jobs).bind(kokoro, jobs.model_dump(mode="json"))
+    return Gateway.bind(kokoro, config.gateway.model_dump(mode="json"), jobs.model_dump(mode="json"), worker)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.settings import KokoroSettings
 
 
@@ -28,3 +29,4 @@ class AppArgs(BaseModel):
 
     gateway: GatewaySettings = GatewaySettings()
     kokoro: KokoroSettings = KokoroSettings()
+    jobs: JobsSettings | None = Field(None, description="The job API (/run, /status) and its consumers; off when unset.")

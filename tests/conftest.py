@@ -17,6 +17,10 @@ os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 APP_NAME = "chorus"
+# Jobs in the test app: short enough that a dead consumer's job comes back within seconds
+# (visibility timeout) and results expire within a test (result expiry).
+TEST_JOBS = {"visibility_timeout_s": 12, "max_job_s": 10, "restore_interval_s": 1, "result_expiry_s": 5,
+             "max_retries": 1, "runsync_wait_s": 20, "consumer_concurrency": 2}
 
 
 def _free_port() -> int:
@@ -52,12 +56,13 @@ def serve_instance(certificate, metrics_port):
 
 
 @pytest.fixture(scope="session")
-def base_url(serve_instance, tls_context) -> str:
+def base_url(serve_instance, tls_context, tmp_path_factory) -> str:
     from ray import serve
 
     from ingress.app import build_app
 
-    app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}})
+    jobs = {**TEST_JOBS, "redis_data_dir": str(tmp_path_factory.mktemp("redis"))}
+    app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}, "jobs": jobs})
     serve.run(app, name=APP_NAME, route_prefix="/")
     url = f"https://127.0.0.1:{serve_instance}"
     deadline = time.monotonic() + 120

@@ -1,0 +1,1 @@
+"""Asynchronous jobs: the RunPod-style job queue on Ray Serve task consumers."""

@@ -1,0 +1,90 @@
+"""The jobs' own wire: the `input` of each operation and the `output` it produces.
+
+Shapes follow the hosted Chatterbox job API that clients already speak. Inputs ignore fields
+they do not know, as that API does (clients send one payload shape for several modes).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Operations that need the Chatterbox or S3Gen engines.
+CHATTERBOX_OPERATIONS = ("voice_cloning", "voice_conversion", "voice_transfer")
+TtsMode = Literal["basic", "streaming", "streaming_voice_cloning"]
+
+
+class JobFailed(Exception):
+    """The job cannot be done as asked. Its message becomes the job's `error`; it is not retried."""
+
+
+class TtsRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    operation: Literal["tts"]
+    mode: TtsMode = Field(description="basic, streaming, or streaming_voice_cloning (Chatterbox).")
+    text: str = Field(min_length=1, description="Text to speak.")
+    voice_name: str | None = Field(None, description="A voice from list_local_voices (its speaker_name).")
+    voice_id: str | None = Field(None, description="A voice by its voice_id, instead of voice_name.")
+    sample_rate: int = Field(24_000, ge=8000, le=48_000, description="Output sample rate in Hz.")
+    audio_normalization: Literal["peak", "rms"] | None = Field(None, description="peak, rms, or none.")
+    reference_audio: str | None = Field(None, description="Base64 audio to clone a voice from (Chatterbox).")
+    max_reference_duration_sec: float = Field(30, gt=0, description="Longest reference audio used (Chatterbox).")
+    chunk_size: int = Field(50, ge=1, le=100, description="Streaming: text chunk size (Kokoro splits at sentences).")
+    exaggeration: float = Field(0.5, ge=0, le=1, description="Expressiveness (Chatterbox).")
+    cfg_weight: float = Field(0.5, ge=0, le=1, description="Classifier-free guidance weight (Chatterbox).")
+    temperature: float = Field(0.8, ge=0.1, le=2, description="Sampling temperature (Chatterbox).")
+    print_metrics: bool = Field(True, description="Accepted for compatibility.")
+
+
+class ListLocalVoicesRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    operation: Literal["list_local_voices"]
+
+
+class AudioResponse(BaseModel):
+    audio: str = Field(description="Base64-encoded WAV file.")
+    sample_rate: int = Field(description="Sample rate of the WAV in Hz.")
+    duration: float = Field(description="Length of the audio in seconds.")
+    format: Literal["wav"] = Field("wav", description="Always wav.")
+    model: str = Field(description="The engine that spoke it.")
+    operation: str = Field(description="The job's operation.")
+
+
+class LocalVoice(BaseModel):
+    voice_id: str = Field(description="Stable id, usable as `voice_id` in tts jobs.")
+    speaker_name: str = Field(description="The name to use as `voice_name`.")
+    gender: str = Field(description="male, female or unknown.")
+    duration: float | None = Field(None, description="Length of the voice's source audio, when known.")
+    original_file: str | None = Field(None, description="The voice's source file, when known.")
+    type: str = Field(description="What kind of voice this is.")
+    aliases: list[str] = Field([], description="Other names that select this voice.")
+
+
+class VoiceStats(BaseModel):
+    total_voices: int = Field(description="Number of voices.")
+    gender_distribution: dict[str, int] = Field(description="Voices per gender.")
+
+
+class LocalVoicesResponse(BaseModel):
+    local_voices: list[LocalVoice] = Field(description="Every voice this deployment can speak with.")
+    total_local_voices: int = Field(description="Number of voices.")
+    stats: VoiceStats = Field(description="Counts over the voices.")
+
+
+def parse_input(model: type[BaseModel], job_input: dict) -> BaseModel:
+    """Validate a job's input; a problem becomes a JobFailed naming the field."""
+    try:
+        return model.model_validate(job_input)
+    except ValidationError as error:
+        raise JobFailed(describe(error.errors()[0])) from None
+
+
+def describe(error: dict) -> str:
+    field = ".".join(str(part) for part in error.get("loc", ())) or "input"
+    if error.get("type") == "missing":
+        return f"Missing required field: '{field}'"
+    message = error.get("msg", "invalid value").removeprefix("Value error, ")
+    return f"Invalid value for '{field}': {message}"

@@ -1,0 +1,269 @@
+"""The RunPod-style job API on the real Serve graph: Redis, the JobWorker task consumer, Kokoro.
+
+The test app (tests/conftest.py) runs jobs with a short visibility timeout and result expiry,
+so a dead consumer's job comes back and results expire within a test.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import numpy as np
+import pytest
+import ray
+import redis
+import soundfile
+from fastapi.testclient import TestClient
+from ray.serve.task_consumer import instantiate_adapter_from_config
+
+from deployments.jobs.deployment import job_worker
+from deployments.jobs.redis_server import ACTOR_NAME, NAMESPACE
+from deployments.jobs.settings import TASK_NAME, JobsSettings, task_processor_config
+from ingress.auth import BearerKeys, key_digest
+from ingress.gateway import create_api
+from ingress.settings import GatewaySettings
+from tests.audio_checks import DIGITS_GRAMMAR, decode, recognize_digits, spectral_flatness
+from tests.conftest import APP_NAME, TEST_JOBS
+from tests.test_errors import assert_error
+
+FINAL = ("COMPLETED", "FAILED", "CANCELLED")
+# About seven seconds of speech: a few seconds of work on two CPU cores, well inside max_job_s.
+LONG_TEXT = ("The ferry left the harbour at dawn. Gulls followed it across the grey water. "
+             "By noon the island was in sight.")
+
+
+def poll(client, job_id: str, timeout_s: float = 30, every_s: float = 0.1) -> tuple[dict, list[dict]]:
+    """The job's final status, and every status seen on the way."""
+    seen = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = client.get(f"/status/{job_id}").json()
+        seen.append(status)
+        if status["status"] in FINAL:
+            return status, seen
+        time.sleep(every_s)
+    raise AssertionError(f"job {job_id} did not finish: {seen[-1]}")
+
+
+def submit(client, job_input: dict) -> str:
+    response = client.post("/run", json={"input": job_input})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "IN_QUEUE" and set(body) == {"id", "status"}
+    return body["id"]
+
+
+def run_sync(client, job_input: dict) -> dict:
+    response = client.post("/runsync", json={"input": job_input})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def wav(output: dict) -> tuple[np.ndarray, int]:
+    assert output["format"] == "wav" and output["model"] == "kokoro" and output["operation"] == "tts"
+    data = base64.b64decode(output["audio"])
+    assert data[:4] == b"RIFF"
+    samples, rate = decode(data)
+    assert rate == output["sample_rate"]
+    assert abs(len(samples) / rate - output["duration"]) < 0.05
+    return samples, rate
+
+
+@pytest.fixture(scope="module")
+def redis_url(client) -> str:
+    """The embedded Redis that the test app started (client: the app is up)."""
+    return ray.get(ray.get_actor(ACTOR_NAME, namespace=NAMESPACE).redis_url.remote())
+
+
+def test_quick_start_flow(client, tmp_path):
+    """The reference's Python quick start, against Chorus with a Kokoro voice."""
+    payload = {"input": {"operation": "tts", "mode": "streaming", "text": "Hello, this is a test!",
+                         "voice_name": "jf_alpha", "chunk_size": 25, "exaggeration": 0.7}}
+    job_id = client.post("/run", json=payload).json()["id"]
+    while True:
+        result = client.get(f"/status/{job_id}").json()
+        if result["status"] == "COMPLETED":
+            audio_data = base64.b64decode(result["output"]["audio"])
+            (tmp_path / "output.wav").write_bytes(audio_data)
+            output = result["output"]
+            break
+        assert result["status"] != "FAILED", result.get("error")
+        time.sleep(0.5)
+    samples, rate = soundfile.read(tmp_path / "output.wav")
+    assert rate == output["sample_rate"] == 24_000 and 1.0 < output["duration"] < 4.0
+    assert spectral_flatness(samples) < 0.3
+    assert set(result) >= {"id", "status", "output"} and result["id"] == job_id
+
+
+def test_basic_tts_speaks_the_words(client, tmp_path):
+    grammar = tmp_path / "digits.gram"
+    grammar.write_text(DIGITS_GRAMMAR)
+    result = run_sync(client, {"operation": "tts", "mode": "basic", "text": "four eight one six", "voice_name": "jm_kumo"})
+    assert result["status"] == "COMPLETED", result
+    samples, rate = wav(result["output"])
+    assert recognize_digits(samples, rate, str(grammar)) == ["four", "eight", "one", "six"]
+    assert result["delayTime"] >= 0 and result["executionTime"] > 0
+
+
+def test_basic_tts_options_and_voice_id(client):
+    voices = run_sync(client, {"operation": "list_local_voices"})["output"]["local_voices"]
+    kumo = next(voice for voice in voices if voice["speaker_name"] == "jm_kumo")
+    result = run_sync(client, {"operation": "tts", "mode": "basic", "text": "Good morning.", "voice_id": kumo["voice_id"],
+                               "sample_rate": 16_000, "audio_normalization": "peak"})
+    assert result["status"] == "COMPLETED", result
+    samples, rate = wav(result["output"])
+    assert rate == 16_000
+    assert 0.85 < np.abs(samples).max() < 0.92  # -1 dBFS
+
+
+def test_streaming_tts_reports_progress(client):
+    job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": LONG_TEXT, "voice_name": "nova"})
+    final, seen = poll(client, job_id, every_s=0.05)
+    assert final["status"] == "COMPLETED", final
+    wav(final["output"])
+    running = [status for status in seen if status["status"] == "IN_PROGRESS" and "progress" in status]
+    assert running, [status["status"] for status in seen]
+    assert running[-1]["progress"]["chunks"] >= 1 and 0 < running[-1]["progress"]["percent"] < 100
+
+
+def test_list_local_voices(client):
+    result = run_sync(client, {"operation": "list_local_voices"})
+    assert result["status"] == "COMPLETED"
+    output = result["output"]
+    assert set(output) == {"local_voices", "total_local_voices", "stats"}
+    voices = {voice["speaker_name"]: voice for voice in output["local_voices"]}
+    assert {"jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"} <= set(voices)
+    assert set(voices["jm_kumo"]) >= {"voice_id", "speaker_name", "gender", "duration", "original_file", "type"}
+    assert voices["jm_kumo"]["gender"] == "male" and voices["jf_alpha"]["gender"] == "female"
+    assert "alloy" in voices["jf_alpha"]["aliases"]
+    assert output["total_local_voices"] == output["stats"]["total_voices"] == len(voices)
+    assert sum(output["stats"]["gender_distribution"].values()) == len(voices)
+
+
+@pytest.mark.parametrize("job_input", [
+    {"operation": "voice_cloning", "reference_audio": "UklGRg==", "voice_name": "Mine"},
+    {"operation": "voice_conversion", "input_audio": "UklGRg==", "voice_name": "Benjamin"},
+    {"operation": "voice_transfer", "transfer_mode": "embedding", "input_audio": "UklGRg==", "voice_name": "Amy"},
+    {"operation": "tts", "mode": "streaming_voice_cloning", "text": "Hello!", "voice_name": "Amy"},
+    {"operation": "tts", "mode": "basic", "text": "Hello!", "reference_audio": "UklGRg=="},
+])
+def test_chatterbox_operations_fail_clearly(client, job_input):
+    result = run_sync(client, job_input)
+    assert result["status"] == "FAILED" and "output" not in result
+    assert "Chatterbox engine, which is unavailable on this deployment" in result["error"]
+
+
+@pytest.mark.parametrize("job_input, error", [
+    ({"operation": "invalid_op"}, "Unknown operation: invalid_op"),
+    ({"text": "Hello"}, "Missing required field: 'operation'"),
+    ({"operation": "tts", "mode": "basic", "text": "Hi", "voice_name": "InvalidName"},
+     "Voice 'InvalidName' not found in any library"),
+    ({"operation": "tts", "mode": "basic", "text": "Hi", "voice_id": "00000000"},
+     "Voice '00000000' not found in any library"),
+    ({"operation": "tts", "text": "Hi"}, "Missing required field: 'mode'"),
+    ({"operation": "tts", "mode": "basic"}, "Missing required field: 'text'"),
+    ({"operation": "tts", "mode": "fast", "text": "Hi"}, "Invalid value for 'mode'"),
+    ({"operation": "tts", "mode": "streaming", "text": "Hi", "chunk_size": 500}, "Invalid value for 'chunk_size'"),
+    ({"operation": "tts", "mode": "basic", "text": "Hi", "sample_rate": 1000}, "Invalid value for 'sample_rate'"),
+    ({"operation": "tts", "mode": "basic", "text": "x" * 5001}, "the limit is 5000"),
+])
+def test_invalid_jobs_fail_with_the_reference_wording(client, job_input, error):
+    result = run_sync(client, job_input)
+    assert result["status"] == "FAILED", result
+    assert error in result["error"]
+
+
+def test_bad_requests_and_unknown_ids_use_the_gateway_error_shape(client):
+    assert_error(client.post("/run", json={"operation": "tts"}), 400, "input", "missing")
+    assert_error(client.post("/run", json={"input": "tts"}), 400, "input", "dictionary")
+    assert_error(client.post("/run", content=b"{", headers={"Content-Type": "application/json"}), 400, None, "JSON")
+    assert_error(client.get("/status/no-such-job"), 404, "id", "not found")
+    assert_error(client.post("/cancel/no-such-job"), 404, "id", "not found")
+
+
+def test_cancel_queued_and_running_jobs(client):
+    long_job = {"operation": "tts", "mode": "streaming", "text": LONG_TEXT}
+    running = [submit(client, long_job) for _ in range(TEST_JOBS["consumer_concurrency"])]
+    queued = submit(client, {"operation": "tts", "mode": "basic", "text": "Never spoken."})
+    for job_id in running:
+        poll_until = time.monotonic() + 10
+        while client.get(f"/status/{job_id}").json()["status"] != "IN_PROGRESS" and time.monotonic() < poll_until:
+            time.sleep(0.05)
+    assert client.get(f"/status/{queued}").json()["status"] == "IN_QUEUE"  # every consumer thread is busy
+    for job_id in [queued, *running]:
+        assert client.post(f"/cancel/{job_id}").json()["status"] == "CANCELLED"
+    # The running jobs stop at their next piece, so the consumers are free for new work at once.
+    after = run_sync(client, {"operation": "tts", "mode": "basic", "text": "Next, please."})
+    assert after["status"] == "COMPLETED" and after["delayTime"] < 4000, after
+    for job_id in [queued, *running]:
+        status = client.get(f"/status/{job_id}").json()
+        assert status["status"] == "CANCELLED" and "output" not in status
+    assert "delayTime" not in client.get(f"/status/{queued}").json()  # it never started
+    # A finished job cannot be cancelled: cancel answers with its status, unchanged.
+    assert client.post(f"/cancel/{after['id']}").json()["status"] == "COMPLETED"
+
+
+def test_a_job_survives_its_consumer_being_killed(client):
+    job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": LONG_TEXT, "voice_name": "jm_kumo"})
+    deadline = time.monotonic() + 10
+    while client.get(f"/status/{job_id}").json()["status"] != "IN_PROGRESS":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.02)
+    (replica,) = [actor for actor in ray.util.list_named_actors(all_namespaces=True)
+                  if actor["name"].startswith(f"SERVE_REPLICA::{APP_NAME}#JobWorker#")]
+    ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
+    # Serve starts a new replica; once the visibility timeout passes, Redis hands the job to it.
+    final, _ = poll(client, job_id, timeout_s=60, every_s=0.25)
+    assert final["status"] == "COMPLETED", final
+    samples, rate = wav(final["output"])
+    assert len(samples) / rate > 4
+
+
+def test_results_expire(client):
+    result = run_sync(client, {"operation": "list_local_voices"})
+    assert client.get(f"/status/{result['id']}").json()["status"] == "COMPLETED"
+    time.sleep(TEST_JOBS["result_expiry_s"] + 1)
+    assert_error(client.get(f"/status/{result['id']}"), 404, "id", "expired")
+
+
+def test_failed_and_unprocessable_tasks_go_to_dead_letter_queues(redis_url):
+    settings = JobsSettings.model_validate({**TEST_JOBS, "redis_url": redis_url})
+    queue = instantiate_adapter_from_config(task_processor_config(settings, redis_url))
+    redis_client = redis.Redis.from_url(redis_url)
+    failed_before = redis_client.llen(settings.failed_queue_name)
+    unprocessable_before = redis_client.llen(settings.unprocessable_queue_name)
+    broken = queue.enqueue_task_sync(TASK_NAME, args=["too-few-arguments"])  # the handler raises TypeError
+    queue.enqueue_task_sync("chorus.no_such_task", args=[])
+    deadline = time.monotonic() + 30
+    while queue.get_task_status_sync(broken.id).status != "FAILURE":
+        assert time.monotonic() < deadline, "the broken task did not fail"
+        time.sleep(0.2)
+    while redis_client.llen(settings.unprocessable_queue_name) == unprocessable_before:
+        assert time.monotonic() < deadline, "the unknown task was not moved to the unprocessable queue"
+        time.sleep(0.2)
+    assert redis_client.llen(settings.failed_queue_name) == failed_before + 1
+
+
+def test_job_routes_need_a_key_when_keys_are_configured():
+    """In process: the bearer-key middleware covers the job routes like every other route."""
+
+    class NoQueue:
+        async def status(self, job_id):
+            raise AssertionError("the request got past authentication")
+
+    api = create_api(GatewaySettings(require_auth=False), kokoro=None, keys=BearerKeys([key_digest("k")]), jobs=NoQueue())
+    with TestClient(api) as http:
+        for method, path in (("POST", "/run"), ("POST", "/runsync"), ("GET", "/status/x"), ("POST", "/cancel/x")):
+            assert_error(http.request(method, path, json={"input": {}}), 401, None, "api key")
+
+
+def test_consumer_settings_are_checked_and_scale_on_the_queue():
+    with pytest.raises(ValueError, match="visibility_timeout_s"):
+        JobsSettings(max_job_s=600, visibility_timeout_s=300)
+    settings = JobsSettings(redis_url="redis://127.0.0.1:1/0", consumer_concurrency=3,
+                            autoscaling={"min_replicas": 0, "max_replicas": 5})
+    config = job_worker(settings)._deployment_config
+    assert config.max_ongoing_requests == 3
+    assert config.autoscaling_config.max_replicas == 5
+    assert config.autoscaling_config.policy.policy_kwargs["queue_name"] == "chorus-jobs"
