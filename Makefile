@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install serve test bench bench-jobs lint
+.PHONY: install serve test bench bench-jobs load-test lint
 
 install: $(STAMP)
 
@@ -35,5 +35,8 @@ bench: install
 bench-jobs: install
 	$(BIN)/python -m bench.jobs_cpu
 
+load-test: install
+	$(BIN)/python -m bench.load_test
+
 lint: install
-	$(BIN)/ruff check ingress deployments tests bench
+	$(BIN)/ruff check ingress deployments tests bench k8s
