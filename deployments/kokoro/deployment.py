@@ -22,6 +22,10 @@ ENGINE_TAGS = {"engine": "kokoro"}
 
 
 def build_backend(settings: KokoroSettings):
+    if settings.backend == "torch":
+        from deployments.kokoro.torch_backend import TorchBackend
+
+        return TorchBackend(settings.weights_dir, settings.cache_dir, half=settings.half)
     from deployments.kokoro.onnx_backend import OnnxBackend
 
     return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers, settings.float_convs)

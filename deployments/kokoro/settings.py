@@ -29,7 +29,10 @@ DEFAULT_OPENAI_VOICE_ALIASES = {
 class KokoroSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    backend: Literal["onnx"] = Field("onnx", description="Inference backend.")
+    backend: Literal["onnx", "torch"] = Field("onnx", description="Inference backend: onnxruntime or PyTorch KModel.")
+    weights_dir: Path | None = Field(None, description="torch: official kokoro-v1_0.pth + config.json, if any "
+                                     "(otherwise weights converted from the ONNX model into cache_dir).")
+    half: bool = Field(False, description="torch: run the decoder in float16 (for GPUs).")
     cache_dir: Path | None = Field(None, description="Where the assembled model is kept (default ~/.cache/chorus).")
     float_convs: bool = Field(True, description="Run the int8 model's convolutions in float32 (faster on CPUs).")
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference (0: every core).")
