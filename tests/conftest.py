@@ -19,7 +19,7 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 APP_NAME = "chorus"
 # Jobs in the test app: short enough that a dead consumer's job comes back within seconds
 # (visibility timeout) and results expire within a test (result expiry).
-TEST_JOBS = {"visibility_timeout_s": 12, "max_job_s": 10, "restore_interval_s": 1, "result_expiry_s": 5,
+TEST_JOBS = {"visibility_timeout_s": 25, "max_job_s": 20, "restore_interval_s": 1, "result_expiry_s": 15,
              "max_retries": 1, "runsync_wait_s": 20, "consumer_concurrency": 2}
 
 
