@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ingress.audio.formats import AudioFormat
 from ingress.audio.processing import Normalization
+from ingress.text_fields import SpokenText
 
 KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 
@@ -20,7 +21,7 @@ class SpeechRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str = Field("kokoro", description=f"One of {', '.join(KOKORO_MODEL_NAMES)}.")
-    input: str = Field(description="The text to speak.")
+    input: SpokenText = Field(description="The text to speak.")
     voice: str | None = Field(None, description="Voice name, OpenAI alias (alloy, nova, ...) or blend 'a(2)+b(1)'.")
     response_format: AudioFormat = Field("mp3", description="mp3, opus, aac, flac, wav, pcm or aiff.")
     speed: float = Speed
@@ -34,13 +35,6 @@ class SpeechRequest(BaseModel):
     top_k: int | None = Field(None, ge=1, le=1000, description="Top-k sampling (engines that sample).")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling (engines that sample).")
     repetition_penalty: float | None = Field(None, ge=1, le=2, description="Repetition penalty (engines that sample).")
-
-    @field_validator("input")
-    @classmethod
-    def _has_words(cls, text: str) -> str:
-        if not text.strip():
-            raise ValueError("input must contain text to speak")
-        return text
 
 
 class SpeechAudioDelta(BaseModel):
