@@ -239,8 +239,12 @@ def test_failed_and_unprocessable_tasks_go_to_dead_letter_queues(redis_url):
     while queue.get_task_status_sync(broken.id).status != "FAILURE":
         assert time.monotonic() < deadline, "the broken task did not fail"
         time.sleep(0.2)
+    # Celery stores the FAILURE state before its task_failure signal moves the task, so wait for both moves.
     while redis_client.llen(settings.unprocessable_queue_name) == unprocessable_before:
         assert time.monotonic() < deadline, "the unknown task was not moved to the unprocessable queue"
+        time.sleep(0.2)
+    while redis_client.llen(settings.failed_queue_name) == failed_before:
+        assert time.monotonic() < deadline, "the failed task was not moved to the failed queue"
         time.sleep(0.2)
     assert redis_client.llen(settings.failed_queue_name) == failed_before + 1
 
