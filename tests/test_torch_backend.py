@@ -201,8 +201,6 @@ def test_token_timing(backend: TorchBackend, singles: list[TimedAudio], items) -
     assert spans.shape == (len(ids), 2)
     assert np.all(np.diff(spans[:, 0]) > 0) and np.allclose(spans[1:, 0], spans[:-1, 1])
     assert spans[-1, 1] < len(result.audio) / SAMPLE_RATE  # the trailing boundary token comes after
-    words = result.word_spans([5, len(ids) - 5])
-    assert words[0][0] == spans[0, 0] and words[1][1] == spans[-1, 1]
     seconds = backend.durations(ids, style, speed)
     np.testing.assert_allclose(seconds, result.durations * 600 / SAMPLE_RATE)
 

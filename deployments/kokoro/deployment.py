@@ -1,4 +1,8 @@
-"""Ray Serve deployment for Kokoro: a thin shell over KokoroEngine and its backend."""
+"""Ray Serve deployment for Kokoro: a thin shell over KokoroEngine and its backend.
+
+Pieces run either through the priority scheduler (onnx: one piece per inference thread) or
+through the dynamic batcher (torch: pieces from all requests share forward passes).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,21 @@ from ray import serve
 
 from deployments.errors import EngineUnavailable
 from deployments.kokoro import metrics
-from deployments.kokoro.engine import KokoroEngine, PlannedPiece
-from deployments.kokoro.protocol import SAMPLE_RATE, AudioChunk, EngineHealth, SpeechRequest, SynthesisResult, VoiceInfo
+from deployments.kokoro.batching import PieceBatcher
+from deployments.kokoro.engine import KokoroEngine, PlannedPiece, RenderedPiece
+from deployments.kokoro.protocol import (
+    SAMPLE_RATE,
+    AudioChunk,
+    EngineHealth,
+    SpeechRequest,
+    SynthesisResult,
+    VoiceInfo,
+    WordTiming,
+)
 from deployments.kokoro.scheduler import InferenceScheduler
-from deployments.kokoro.settings import KokoroSettings
+from deployments.kokoro.settings import BatchingConfig, KokoroSettings
 
 logger = logging.getLogger("ray.serve")
-ENGINE_TAGS = {"engine": "kokoro"}
 
 
 def build_backend(settings: KokoroSettings):
@@ -31,34 +43,50 @@ def build_backend(settings: KokoroSettings):
     return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers, settings.float_convs)
 
 
-# Requests queue inside the replica's scheduler, so it accepts many at once (Ray's default is 5).
+def shifted(words: list[WordTiming], seconds: float) -> list[WordTiming]:
+    return [WordTiming(w.word, w.start + seconds, w.end + seconds) for w in words]
+
+
+# Requests queue inside the replica (scheduler or batcher), so it accepts many at once (Ray's default is 5).
 @serve.deployment(name="Kokoro", ray_actor_options={"num_cpus": 1}, max_ongoing_requests=32)
 class KokoroDeployment:
     def __init__(self, settings: dict | KokoroSettings):
         self.settings = KokoroSettings.model_validate(settings)
         self.unavailable_reason: str | None = None
+        self.batcher: PieceBatcher | None = None
         try:
             self.engine = KokoroEngine.from_packages(
                 build_backend(self.settings), self.settings.voice_dirs, self.settings.voice_aliases, self.settings.sentence_pause_s
             )
             self.engine.voices.resolve(self.settings.default_voice)
+            if self.engine.backend.timed:
+                self.batcher = PieceBatcher(self.engine, BatchingConfig())
         except Exception as error:  # the gateway keeps serving and reports why
             logger.exception("Kokoro could not load")
             self.unavailable_reason = f"{type(error).__name__}: {error}"
         self.scheduler = InferenceScheduler(self.settings.inference_workers)
 
-    def _render(self, planned: PlannedPiece) -> np.ndarray:
-        metrics.queue_depth.set(self.scheduler.queued, tags=ENGINE_TAGS)
-        started = time.perf_counter()
-        audio = self.engine.render(planned)
-        metrics.real_time_factor.observe(len(audio) / SAMPLE_RATE / (time.perf_counter() - started), tags=ENGINE_TAGS)
-        return audio
+    def reconfigure(self, user_config: dict) -> None:
+        """Batch limits from the serve config's `user_config`; Serve calls this on every change."""
+        config = BatchingConfig.model_validate(user_config)
+        if self.batcher:
+            self.batcher.configure(config)
 
-    async def _run(self, planned: PlannedPiece) -> np.ndarray:
+    def _render(self, planned: PlannedPiece) -> RenderedPiece:
+        metrics.queue_depth.set(self.scheduler.queued, tags=metrics.ENGINE_TAGS)
+        started = time.perf_counter()
+        rendered = self.engine.render(planned)
+        rtf = len(rendered.audio) / SAMPLE_RATE / (time.perf_counter() - started)
+        metrics.real_time_factor.observe(rtf, tags=metrics.ENGINE_TAGS)
+        return rendered
+
+    async def _run(self, planned: PlannedPiece) -> RenderedPiece:
+        if self.batcher:
+            return await self.batcher.render(planned)
         try:
             return await self.scheduler.run(planned.index, self._render, planned)
         finally:
-            metrics.queue_depth.set(self.scheduler.queued, tags=ENGINE_TAGS)
+            metrics.queue_depth.set(self.scheduler.queued, tags=metrics.ENGINE_TAGS)
 
     def _require_ready(self) -> None:
         if self.unavailable_reason:
@@ -71,6 +99,7 @@ class KokoroDeployment:
             backend=self.settings.backend,
             reason=self.unavailable_reason,
             queued_pieces=self.scheduler.queued,
+            max_batch_size=self.batcher.config.max_batch_size if self.batcher else 1,
         )
 
     async def voices(self) -> list[VoiceInfo]:
@@ -83,8 +112,13 @@ class KokoroDeployment:
     async def synthesize(self, request: SpeechRequest) -> SynthesisResult:
         self._require_ready()
         pieces = await asyncio.to_thread(lambda: list(self.engine.plan(request)))
-        audio = await asyncio.gather(*(self._run(p) for p in pieces))
-        return SynthesisResult(np.concatenate(audio), SAMPLE_RATE, len(pieces), sum(len(p.token_ids) for p in pieces))
+        rendered = await asyncio.gather(*(self._run(p) for p in pieces))
+        words, elapsed = [], 0.0
+        for piece in rendered:
+            words += shifted(piece.words, elapsed)
+            elapsed += len(piece.audio) / SAMPLE_RATE
+        audio = np.concatenate([piece.audio for piece in rendered])
+        return SynthesisResult(audio, SAMPLE_RATE, len(pieces), sum(len(p.token_ids) for p in pieces), words)
 
     async def stream(self, request: SpeechRequest) -> AsyncIterator[AudioChunk]:
         """Yield each piece as soon as it is spoken, rendering the next one meanwhile."""
@@ -94,13 +128,16 @@ class KokoroDeployment:
         pieces = self.engine.plan(request)
         planned = await asyncio.to_thread(next, pieces, None)
         job = asyncio.ensure_future(self._run(planned))
+        elapsed = 0.0
         try:
             while planned is not None:
                 following = await asyncio.to_thread(next, pieces, None)
-                audio = await job
+                rendered = await job
                 if following is not None:
                     job = asyncio.ensure_future(self._run(following))
-                yield AudioChunk(audio, SAMPLE_RATE, planned.text, planned.index, len(planned.token_ids))
+                words = shifted(rendered.words, elapsed)
+                elapsed += len(rendered.audio) / SAMPLE_RATE
+                yield AudioChunk(rendered.audio, SAMPLE_RATE, planned.text, planned.index, len(planned.token_ids), words)
                 planned = following
         finally:
             job.cancel()  # the client left: drop the piece that has not started

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import spacy
 from misaki import en
@@ -26,6 +27,20 @@ class OfflineEnglishG2P(en.G2P):
         self.unk = ""
 
 
+@dataclass(frozen=True)
+class SpokenWord:
+    """One token of misaki's output: its text, its phonemes and the whitespace that follows."""
+
+    text: str
+    phonemes: str
+    whitespace: str
+
+    @property
+    def is_word(self) -> bool:
+        """Something a listener hears as a word (not punctuation, not a silent symbol)."""
+        return bool(self.phonemes) and any(c.isalnum() for c in self.text)
+
+
 class Phonemizer:
     """Text to Kokoro phonemes for each supported language code, built on first use."""
 
@@ -40,7 +55,11 @@ class Phonemizer:
             return self._g2p[lang_code]
 
     def __call__(self, text: str, lang_code: str = "a") -> str:
+        return "".join(w.phonemes + w.whitespace for w in self.words(text, lang_code)).strip()
+
+    def words(self, text: str, lang_code: str = "a") -> list[SpokenWord]:
+        """The text's tokens in order; joined, their phonemes and whitespace are the text's phonemes."""
         g2p = self._for(lang_code)
         with self._lock:  # spaCy pipelines and espeak are not safe to share across threads
-            phonemes, _ = g2p(text)
-        return phonemes.strip()
+            _, tokens = g2p(text)
+        return [SpokenWord(t.text, t.phonemes or g2p.unk, t.whitespace) for t in tokens]

@@ -9,3 +9,7 @@ real_time_factor = metrics.Histogram(
     boundaries=[0.5, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512], tag_keys=("engine",))
 queue_depth = metrics.Gauge(
     "chorus_queue_depth", description="Pieces waiting for an inference worker.", tag_keys=("engine",))
+batch_size = metrics.Histogram(
+    "chorus_batch_size", description="Pieces per forward pass (torch backend).",
+    boundaries=[1, 2, 4, 8, 16, 32, 64, 128], tag_keys=("engine",))
+ENGINE_TAGS = {"engine": "kokoro"}

@@ -13,6 +13,7 @@ from deployments.kokoro.onnx_graph import dequantized_conv_model_path
 
 class OnnxBackend:
     name = "onnx"
+    timed = False  # the export returns audio only, no durations
 
     def __init__(self, cache_dir: Path | str | None = None, intra_op_threads: int = 0,
                  providers: list[str] | None = None, float_convs: bool = True):

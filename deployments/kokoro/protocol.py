@@ -22,6 +22,16 @@ class SpeechRequest(BaseModel):
     first_piece_max_tokens: int | None = Field(
         None, ge=8, description="Streaming: cap on the first piece's phoneme tokens so audio starts sooner."
     )
+    word_timestamps: bool = Field(False, description="Also return each word's start and end (torch backend).")
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """When a word is heard, in seconds from the start of the whole audio."""
+
+    word: str
+    start: float
+    end: float
 
 
 @dataclass
@@ -33,6 +43,7 @@ class AudioChunk:
     text: str
     index: int
     tokens: int
+    words: list[WordTiming] = field(default_factory=list)
 
 
 @dataclass
@@ -41,6 +52,7 @@ class SynthesisResult:
     sample_rate: int
     pieces: int
     tokens: int
+    words: list[WordTiming] = field(default_factory=list)
 
 
 @dataclass
@@ -56,3 +68,4 @@ class EngineHealth:
     backend: str
     reason: str | None = None
     queued_pieces: int = 0
+    max_batch_size: int = 1  # pieces per forward pass (the torch backend batches)

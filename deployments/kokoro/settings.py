@@ -48,3 +48,12 @@ class KokoroSettings(BaseModel):
     @classmethod
     def _relative_to_project(cls, dirs: list[Path]) -> list[Path]:
         return [d if d.is_absolute() else PROJECT_ROOT / d for d in dirs]
+
+
+class BatchingConfig(BaseModel):
+    """The Kokoro deployment's `user_config`: changes apply to running replicas, no redeploy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_batch_size: int = Field(16, ge=1, le=256, description="torch: most pieces in one forward pass.")
+    batch_wait_timeout_s: float = Field(0.01, ge=0, le=1, description="torch: how long a piece waits for company.")

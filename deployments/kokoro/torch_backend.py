@@ -9,7 +9,6 @@ predicted, so callers can place words in time.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,17 +45,10 @@ class TimedAudio:
         starts = ends - self.durations * self.seconds_per_unit
         return np.stack([starts, ends], axis=1)[1:-1]
 
-    def word_spans(self, token_counts: Sequence[int]) -> list[tuple[float, float]]:
-        """Start and end in seconds of consecutive groups of tokens (for example one group per word)."""
-        spans = self.token_spans()
-        bounds = np.cumsum([0, *token_counts])
-        if bounds[-1] > len(spans):
-            raise ValueError(f"{bounds[-1]} tokens in the groups, {len(spans)} synthesized")
-        return [(float(spans[a, 0]), float(spans[b - 1, 1])) for a, b in itertools.pairwise(bounds) if b > a]
-
 
 class TorchBackend:
     name = "torch"
+    timed = True
 
     def __init__(
         self,

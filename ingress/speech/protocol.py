@@ -37,6 +37,26 @@ class SpeechRequest(BaseModel):
     repetition_penalty: float | None = Field(None, ge=1, le=2, description="Repetition penalty (engines that sample).")
 
 
+class CaptionedSpeechRequest(SpeechRequest):
+    """Kokoro-FastAPI's /dev/captioned_speech: the speech request plus word timestamps."""
+
+    return_timestamps: bool = Field(True, description="Include each word's start and end time.")
+
+
+class WordTimestamp(BaseModel):
+    word: str
+    start_time: float = Field(description="Seconds from the start of the audio.")
+    end_time: float = Field(description="Seconds from the start of the audio.")
+
+
+class CaptionedSpeech(BaseModel):
+    """The whole answer, or (streaming) one line of newline-delimited JSON per spoken piece."""
+
+    audio: str = Field(description="Base64 of the audio bytes in `audio_format` (in a stream: the next bytes).")
+    audio_format: AudioFormat
+    timestamps: list[WordTimestamp] = Field(description="Words in order (in a stream: the words of this piece).")
+
+
 class SpeechAudioDelta(BaseModel):
     type: Literal["speech.audio.delta"] = "speech.audio.delta"
     audio: str = Field(description="Base64 of the next bytes of audio in the response format.")

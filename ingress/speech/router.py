@@ -1,4 +1,5 @@
-"""HTTP routes of the OpenAI dialect: POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices."""
+"""HTTP routes of the OpenAI dialect: POST /v1/audio/speech, GET /v1/models, GET /v1/audio/voices,
+and Kokoro-FastAPI's POST /dev/captioned_speech."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from fastapi.responses import Response, StreamingResponse
 
 from ingress.audio.formats import MEDIA_TYPES
 from ingress.dependencies import Kokoro, Speech, json_body
-from ingress.speech.protocol import KOKORO_MODEL_NAMES, ModelCard, ModelList, SpeechRequest
+from ingress.speech.protocol import (
+    KOKORO_MODEL_NAMES,
+    CaptionedSpeech,
+    CaptionedSpeechRequest,
+    ModelCard,
+    ModelList,
+    SpeechRequest,
+)
 
 router = APIRouter(tags=["OpenAI speech"])
 _STARTED = int(time.time())
@@ -26,6 +34,17 @@ async def create_speech(request: SpeechRequest, service: Speech) -> Response:
     if request.stream:
         return StreamingResponse(await service.audio_stream(request), media_type=media_type, headers=headers)
     return Response(await service.whole(request), media_type=media_type, headers=headers)
+
+
+@router.post("/dev/captioned_speech", dependencies=[Depends(json_body)], response_model=CaptionedSpeech,
+             responses={200: {"content": {"application/x-ndjson": {}}}})
+async def create_captioned_speech(request: CaptionedSpeechRequest, service: Speech) -> Response:
+    """Speech with word timestamps, as Kokoro-FastAPI offers it (needs Kokoro's torch backend).
+
+    With `stream` (the default) the answer is newline-delimited JSON, one line per spoken piece."""
+    if request.stream:
+        return StreamingResponse(await service.captioned_stream(request), media_type="application/x-ndjson")
+    return Response((await service.captioned(request)).model_dump_json(), media_type="application/json")
 
 
 @router.get("/v1/models")

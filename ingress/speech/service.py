@@ -12,7 +12,16 @@ from ingress.audio.output import AudioOutput
 from ingress.engines import KokoroClient
 from ingress.errors import APIError
 from ingress.settings import GatewaySettings
-from ingress.speech.protocol import KOKORO_MODEL_NAMES, SpeechAudioDelta, SpeechAudioDone, SpeechRequest, SpeechUsage
+from ingress.speech.protocol import (
+    KOKORO_MODEL_NAMES,
+    CaptionedSpeech,
+    CaptionedSpeechRequest,
+    SpeechAudioDelta,
+    SpeechAudioDone,
+    SpeechRequest,
+    SpeechUsage,
+    WordTimestamp,
+)
 
 logger = logging.getLogger("ray.serve")
 
@@ -22,7 +31,7 @@ class SpeechService:
         self.kokoro = kokoro
         self.settings = settings
 
-    async def engine_request(self, request: SpeechRequest) -> EngineRequest:
+    async def engine_request(self, request: SpeechRequest, word_timestamps: bool = False) -> EngineRequest:
         if request.model not in KOKORO_MODEL_NAMES:
             raise APIError(400, f"Model '{request.model}' not found. Available: {', '.join(KOKORO_MODEL_NAMES)}",
                            param="model", code="model_not_found")
@@ -30,7 +39,7 @@ class SpeechService:
             raise APIError(400, f"input is {len(request.input)} characters; the limit is {self.settings.max_input_chars}",
                            param="input", code="string_above_max_length")
         return EngineRequest(text=request.input, voice=request.voice or await self.kokoro.default_voice(),
-                             speed=request.speed, lang_code=request.lang_code or "a")
+                             speed=request.speed, lang_code=request.lang_code or "a", word_timestamps=word_timestamps)
 
     def output_for(self, request: SpeechRequest) -> AudioOutput:
         return AudioOutput(request.response_format, SAMPLE_RATE, request.sample_rate, request.normalization)
@@ -79,6 +88,31 @@ class SpeechService:
                              '"type": "server_error", "param": null, "code": null}}')
 
         return events()
+
+
+    async def captioned(self, request: CaptionedSpeechRequest) -> CaptionedSpeech:
+        result = await self.kokoro.synthesize(await self.engine_request(request, request.return_timestamps))
+        audio = self.output_for(request).whole(result.audio)
+        return _captioned(audio, request.response_format, result.words)
+
+    async def captioned_stream(self, request: CaptionedSpeechRequest) -> AsyncIterator[str]:
+        """Newline-delimited JSON: one line per spoken piece (its audio bytes and its words), then the tail."""
+        chunks = await self.kokoro.stream(await self.engine_request(request, request.return_timestamps))
+        output = self.output_for(request)
+
+        async def lines() -> AsyncIterator[str]:
+            async for chunk in chunks:
+                yield _captioned(output.process(chunk.audio), request.response_format, chunk.words).model_dump_json() + "\n"
+            tail = output.finish()
+            if tail:
+                yield _captioned(tail, request.response_format, []).model_dump_json() + "\n"
+
+        return lines()
+
+
+def _captioned(audio: bytes, audio_format: str, words) -> CaptionedSpeech:
+    timestamps = [WordTimestamp(word=w.word, start_time=round(w.start, 3), end_time=round(w.end, 3)) for w in words]
+    return CaptionedSpeech(audio=base64.b64encode(audio).decode(), audio_format=audio_format, timestamps=timestamps)
 
 
 def _event(payload: str) -> str:
