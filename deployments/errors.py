@@ -37,3 +37,10 @@ class EngineUnavailable(EngineError):
 
     status_code = 503
     error_type = "service_unavailable"
+
+
+class PayloadTooLarge(EngineError):
+    """An upload over its size limit."""
+
+    status_code = 413
+    error_type = "invalid_request_error"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ray.serve import Application
 
+from deployments.chatterbox.deployment import ChatterboxDeployment
 from deployments.jobs.deployment import job_worker
 from deployments.jobs.redis_server import ensure_embedded_redis
 from deployments.jobs.settings import JobsSettings
@@ -25,9 +26,13 @@ def resolve_redis(jobs: JobsSettings) -> JobsSettings:
 def build_app(args: dict | None = None) -> Application:
     """Validate the config's `args` and bind the deployment graph."""
     config = AppArgs.model_validate(args or {})
+    library = config.voice_library.model_dump(mode="json")
     kokoro = KokoroDeployment.bind(config.kokoro.model_dump(mode="json"))
+    chatterbox = ChatterboxDeployment.bind(config.chatterbox.model_dump(mode="json"), library["root"])
+    engines = {"kokoro": kokoro, "chatterbox": chatterbox}
+    gateway = config.gateway.model_dump(mode="json")
     if config.jobs is None:
-        return Gateway.bind(kokoro, config.gateway.model_dump(mode="json"))
+        return Gateway.bind(engines, gateway, library)
     jobs = resolve_redis(config.jobs)
     worker = job_worker(jobs).bind(kokoro, jobs.model_dump(mode="json"))
-    return Gateway.bind(kokoro, config.gateway.model_dump(mode="json"), jobs.model_dump(mode="json"), worker)
+    return Gateway.bind(engines, gateway, library, jobs.model_dump(mode="json"), worker)

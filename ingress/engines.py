@@ -1,4 +1,4 @@
-"""The gateway's client for engine deployments: typed calls, engine errors passed on intact."""
+"""The gateway's clients for engine deployments: typed calls, engine errors passed on intact."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 
 from ray.serve.handle import DeploymentHandle
 
+from deployments.chatterbox.protocol import ChatterboxRequest, ReferenceAudio
 from deployments.errors import EngineError
-from deployments.kokoro.protocol import AudioChunk, EngineHealth, SpeechRequest, SynthesisResult, VoiceInfo
+from deployments.kokoro.protocol import SpeechRequest, VoiceInfo
+from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
 from ingress import metrics
 from ingress.errors import APIError
-
-ENGINE_TAGS = {"engine": "kokoro"}
 
 
 def _translate(error: Exception) -> Exception:
@@ -25,38 +25,34 @@ def _translate(error: Exception) -> Exception:
                     headers={"Retry-After": "5"})
 
 
-class KokoroClient:
+class EngineClient:
+    """Calls to one engine deployment: `synthesize`, `stream` and `health` are common to all engines."""
+
+    engine = ""
+
     def __init__(self, handle: DeploymentHandle, timeout_s: float = 120):
         self._handle = handle
         self._timeout_s = timeout_s
         self._stream_handle = handle.options(stream=True)
-        self._default_voice: str | None = None
-
-    async def default_voice(self) -> str:
-        if self._default_voice is None:
-            self._default_voice = await self._call("default_voice")
-        return self._default_voice
+        self._tags = {"engine": self.engine}
 
     async def health(self) -> EngineHealth:
         return await self._call("health")
 
-    async def voices(self) -> list[VoiceInfo]:
-        return await self._call("voices")
-
-    async def synthesize(self, request: SpeechRequest) -> SynthesisResult:
+    async def synthesize(self, request: SpeechRequest | ChatterboxRequest) -> SynthesisResult:
         started = time.monotonic()
         result = await self._call("synthesize", request)
-        metrics.time_to_first_audio.observe(time.monotonic() - started, tags=ENGINE_TAGS)
-        metrics.audio_seconds.inc(len(result.audio) / result.sample_rate, tags=ENGINE_TAGS)
+        metrics.time_to_first_audio.observe(time.monotonic() - started, tags=self._tags)
+        metrics.audio_seconds.inc(len(result.audio) / result.sample_rate, tags=self._tags)
         return result
 
-    async def stream(self, request: SpeechRequest) -> AsyncIterator[AudioChunk]:
+    async def stream(self, request: SpeechRequest | ChatterboxRequest) -> AsyncIterator[AudioChunk]:
         """Start a stream and wait for its first chunk, so errors surface before any byte is sent."""
         started = time.monotonic()
         generator = self._stream_handle.stream.remote(request)
         try:
             first = await self._next(generator)
-            metrics.time_to_first_audio.observe(time.monotonic() - started, tags=ENGINE_TAGS)
+            metrics.time_to_first_audio.observe(time.monotonic() - started, tags=self._tags)
         except BaseException:
             generator.cancel()
             raise
@@ -66,7 +62,7 @@ class KokoroClient:
         try:
             chunk = first
             while chunk is not None:
-                metrics.audio_seconds.inc(len(chunk.audio) / chunk.sample_rate, tags=ENGINE_TAGS)
+                metrics.audio_seconds.inc(len(chunk.audio) / chunk.sample_rate, tags=self._tags)
                 yield chunk
                 chunk = await self._next(generator)
         finally:
@@ -89,6 +85,29 @@ class KokoroClient:
             raise _timed_out(self._timeout_s) from None
         except Exception as error:
             raise _translate(error) from error
+
+
+class KokoroClient(EngineClient):
+    engine = "kokoro"
+
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120):
+        super().__init__(handle, timeout_s)
+        self._default_voice: str | None = None
+
+    async def default_voice(self) -> str:
+        if self._default_voice is None:
+            self._default_voice = await self._call("default_voice")
+        return self._default_voice
+
+    async def voices(self) -> list[VoiceInfo]:
+        return await self._call("voices")
+
+
+class ChatterboxClient(EngineClient):
+    engine = "chatterbox"
+
+    async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
+        return await self._call("prepare_voice", reference, max_reference_duration_sec)
 
 
 def _timed_out(timeout_s: float) -> APIError:

@@ -9,8 +9,10 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from deployments.jobs.settings import JobsSettings
+from deployments.voice_library import VoiceLibrary
+from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.auth import BearerKeys
-from ingress.engines import KokoroClient
+from ingress.engines import ChatterboxClient, KokoroClient
 from ingress.errors import install_error_handlers
 from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.jobs.router import router as jobs_router
@@ -20,26 +22,42 @@ from ingress.simple.router import router as simple_router
 from ingress.speech.router import router as speech_router
 from ingress.speech.service import SpeechService
 from ingress.system.router import router as system_router
+from ingress.voices.router import router as voices_router
+from ingress.voices.service import VoiceService
 
 logger = logging.getLogger("ray.serve")
 
 
-def create_api(settings: GatewaySettings, kokoro: KokoroClient, keys: BearerKeys,
-               jobs: JobService | None = None) -> FastAPI:
+# Routes whose bodies may carry audio (base64 or multipart) get the larger upload limit.
+UPLOAD_PATHS = ("/v1/voices", "/v1/audio/speech", "/v1/audio/conversions", "/run", "/runsync")
+
+
+def upload_body_limit(library: VoiceLibrarySettings) -> int:
+    """Room for the largest allowed clip as base64 (4 bytes per 3), plus the other fields."""
+    return -(-library.max_upload_bytes // 3) * 4 + (64 << 10)
+
+
+def create_api(settings: GatewaySettings, kokoro: KokoroClient, chatterbox: ChatterboxClient,
+               library_settings: VoiceLibrarySettings, keys: BearerKeys, jobs: JobService | None = None) -> FastAPI:
     api = FastAPI(title="Chorus", version="0.1.0",
                   description="Text-to-speech on Ray Serve: OpenAI speech, the simple /synthesize API, and more.")
     install_error_handlers(api)
+    library = VoiceLibrary(library_settings.root)
     api.state.settings = settings
     api.state.kokoro = kokoro
-    api.state.speech = SpeechService(kokoro, settings)
-    for router in (system_router, speech_router, simple_router):
+    api.state.chatterbox = chatterbox
+    api.state.speech = SpeechService(kokoro, chatterbox, library, library_settings, settings)
+    api.state.voices = VoiceService(library, library_settings, kokoro, chatterbox)
+    for router in (system_router, speech_router, simple_router, voices_router):
         api.include_router(router)
     if jobs is not None:
         api.state.jobs = jobs
         api.include_router(jobs_router)
     # Added last runs first: authenticate, then bound the body, then admit.
     api.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests, retry_after_s=settings.retry_after_s)
-    api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       upload_max_bytes=max(settings.max_body_bytes, upload_body_limit(library_settings)),
+                       upload_paths=UPLOAD_PATHS)
     api.add_middleware(BearerAuth, keys=keys)
     return api
 
@@ -47,11 +65,15 @@ def create_api(settings: GatewaySettings, kokoro: KokoroClient, keys: BearerKeys
 @serve.deployment(name="Gateway", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
 @serve.ingress()
 class Gateway:
-    def __init__(self, kokoro: DeploymentHandle, settings: dict | GatewaySettings,
-                 jobs: dict | JobsSettings | None = None, job_worker: DeploymentHandle | None = None):
-        """`job_worker` is not called: binding it here makes Serve deploy the consumers with this application."""
+    def __init__(self, engines: dict[str, DeploymentHandle], settings: dict | GatewaySettings,
+                 library: dict | VoiceLibrarySettings | None = None, jobs: dict | JobsSettings | None = None,
+                 job_worker: DeploymentHandle | None = None):
+        """`engines`: the kokoro and chatterbox handles. `job_worker` is not called: binding it here makes
+        Serve deploy the consumers with this application."""
         self.settings = GatewaySettings.model_validate(settings)
-        self.kokoro = KokoroClient(kokoro, self.settings.request_timeout_s)
+        self.library = VoiceLibrarySettings.model_validate(library or {})
+        self.kokoro = KokoroClient(engines["kokoro"], self.settings.request_timeout_s)
+        self.chatterbox = ChatterboxClient(engines["chatterbox"], self.settings.request_timeout_s)
         self.jobs = JobService(JobsSettings.model_validate(jobs)) if jobs is not None else None
         self.keys = BearerKeys.from_settings(self.settings.api_key_hashes, self.settings.api_key_hashes_env)
         if self.keys.enabled:
@@ -65,4 +87,4 @@ class Gateway:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Ray Serve calls this on each replica after __init__: the API gets this replica's clients."""
-        return create_api(self.settings, self.kokoro, self.keys, self.jobs)
+        return create_api(self.settings, self.kokoro, self.chatterbox, self.library, self.keys, self.jobs)

@@ -44,19 +44,31 @@ class BearerAuth:
 
 
 class BodySizeLimit:
-    """Refuses a body from its declared length; a chunked body is read up to the limit first."""
+    """Refuses a body from its declared length; a chunked body is read up to the limit first.
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    Routes that take audio (`upload_paths`) have a larger limit: room for the largest allowed
+    clip as base64 or multipart; the clip's own size is checked again once it is decoded.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None,
+                 upload_paths: tuple[str, ...] = ()):
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
+        self.upload_paths = upload_paths
+
+    def _limit(self, scope: Scope) -> int:
+        path = scope["path"].removeprefix(scope.get("root_path", ""))
+        return self.upload_max_bytes if path.startswith(self.upload_paths) else self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        limit = self._limit(scope)
         declared = _header(scope, b"content-length")
         if declared is not None:  # the HTTP server holds the body to its declared length
-            if declared.isdigit() and int(declared) > self.max_bytes:
-                return await error_response(self._too_large(declared))(scope, receive, send)
+            if declared.isdigit() and int(declared) > limit:
+                return await error_response(_too_large(declared, limit))(scope, receive, send)
             return await self.app(scope, receive, send)
         body = bytearray()
         while True:
@@ -64,15 +76,15 @@ class BodySizeLimit:
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
-            if len(body) > self.max_bytes:
-                return await error_response(self._too_large(str(len(body))))(scope, receive, send)
+            if len(body) > limit:
+                return await error_response(_too_large(str(len(body)), limit))(scope, receive, send)
             if not message.get("more_body", False):
                 break
         await self.app(scope, _replay(bytes(body), receive), send)
 
-    def _too_large(self, size: str) -> APIError:
-        return APIError(413, f"Request body is {size} bytes or more; the limit is {self.max_bytes}",
-                        code="request_too_large")
+
+def _too_large(size: str, limit: int) -> APIError:
+    return APIError(413, f"Request body is {size} bytes or more; the limit is {limit}", code="request_too_large")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.settings import KokoroSettings
+from deployments.voice_library.settings import VoiceLibrarySettings
 
 
 class GatewaySettings(BaseModel):
@@ -29,4 +31,7 @@ class AppArgs(BaseModel):
 
     gateway: GatewaySettings = GatewaySettings()
     kokoro: KokoroSettings = KokoroSettings()
+    chatterbox: ChatterboxSettings = Field(ChatterboxSettings(), description="Without a checkpoint it reports "
+                                           "unavailable and its routes answer 503; the rest keeps serving.")
+    voice_library: VoiceLibrarySettings = VoiceLibrarySettings()
     jobs: JobsSettings | None = Field(None, description="The job API (/run, /status) and its consumers; off when unset.")

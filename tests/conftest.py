@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import ssl
 import time
@@ -21,6 +22,10 @@ APP_NAME = "chorus"
 # (visibility timeout) and results expire within a test (result expiry).
 TEST_JOBS = {"visibility_timeout_s": 25, "max_job_s": 20, "restore_interval_s": 1, "result_expiry_s": 15,
              "max_retries": 1, "runsync_wait_s": 20, "consumer_concurrency": 2}
+
+
+# Random weights never emit T3's stop token: every chunk is this many speech tokens (0.4 s of audio).
+CHATTERBOX_MAX_NEW_TOKENS = 10
 
 
 def _free_port() -> int:
@@ -46,7 +51,8 @@ def serve_instance(certificate, metrics_port):
     import ray
     from ray import serve
 
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
+    # Logical CPUs for scheduling only: every app the tests deploy (main, torch, broken) fits at once.
+    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
     port = _free_port()
     cert, key = certificate
     serve.start(http_options={"host": "127.0.0.1", "port": port, "ssl_certfile": str(cert), "ssl_keyfile": str(key)})
@@ -56,13 +62,32 @@ def serve_instance(certificate, metrics_port):
 
 
 @pytest.fixture(scope="session")
-def base_url(serve_instance, tls_context, tmp_path_factory) -> str:
+def chatterbox_checkpoint(tmp_path_factory) -> Path:
+    """Random weights in the real checkpoint layout (1.3 GB, removed at the end of the session)."""
+    from tests.chatterbox_fixture import build_checkpoint
+
+    path = build_checkpoint(tmp_path_factory.mktemp("chatterbox-random"))
+    yield path
+    shutil.rmtree(path)
+
+
+@pytest.fixture(scope="session")
+def voice_library(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("voice-library")
+
+
+@pytest.fixture(scope="session")
+def base_url(serve_instance, tls_context, tmp_path_factory, chatterbox_checkpoint, voice_library) -> str:
     from ray import serve
 
     from ingress.app import build_app
 
     jobs = {**TEST_JOBS, "redis_data_dir": str(tmp_path_factory.mktemp("redis"))}
-    app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}, "jobs": jobs})
+    # S3Gen's work grows with the reference it imitates: 2 s of each clip keeps a chunk near 2 s on a CPU.
+    chatterbox = {"checkpoint_dir": str(chatterbox_checkpoint), "max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS,
+                  "max_reference_duration_sec": 2}
+    app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}, "jobs": jobs,
+                     "chatterbox": chatterbox, "voice_library": {"root": str(voice_library)}})
     serve.run(app, name=APP_NAME, route_prefix="/")
     url = f"https://127.0.0.1:{serve_instance}"
     deadline = time.monotonic() + 120

@@ -3,7 +3,8 @@
 import numpy as np
 from ray import serve
 
-from deployments.kokoro.protocol import AudioChunk, SpeechRequest, SynthesisResult
+from deployments.kokoro.protocol import SpeechRequest
+from deployments.protocol import AudioChunk, SynthesisResult
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1})

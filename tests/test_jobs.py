@@ -20,6 +20,7 @@ from ray.serve.task_consumer import instantiate_adapter_from_config
 from deployments.jobs.deployment import job_worker
 from deployments.jobs.redis_server import ACTOR_NAME, NAMESPACE
 from deployments.jobs.settings import TASK_NAME, JobsSettings, task_processor_config
+from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.auth import BearerKeys, key_digest
 from ingress.gateway import create_api
 from ingress.settings import GatewaySettings
@@ -249,14 +250,15 @@ def test_failed_and_unprocessable_tasks_go_to_dead_letter_queues(redis_url):
     assert redis_client.llen(settings.failed_queue_name) == failed_before + 1
 
 
-def test_job_routes_need_a_key_when_keys_are_configured():
+def test_job_routes_need_a_key_when_keys_are_configured(tmp_path):
     """In process: the bearer-key middleware covers the job routes like every other route."""
 
     class NoQueue:
         async def status(self, job_id):
             raise AssertionError("the request got past authentication")
 
-    api = create_api(GatewaySettings(require_auth=False), kokoro=None, keys=BearerKeys([key_digest("k")]), jobs=NoQueue())
+    api = create_api(GatewaySettings(require_auth=False), kokoro=None, chatterbox=None,
+                     library_settings=VoiceLibrarySettings(root=tmp_path), keys=BearerKeys([key_digest("k")]), jobs=NoQueue())
     with TestClient(api) as http:
         for method, path in (("POST", "/run"), ("POST", "/runsync"), ("GET", "/status/x"), ("POST", "/cancel/x")):
             assert_error(http.request(method, path, json={"input": {}}), 401, None, "api key")

@@ -8,12 +8,14 @@ import io
 import json
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 import soundfile
 from ray import serve
 
+from deployments.chatterbox.deployment import ChatterboxDeployment
 from deployments.kokoro.deployment import KokoroDeployment
 from deployments.kokoro.protocol import SpeechRequest
 from ingress.gateway import Gateway
@@ -26,16 +28,23 @@ WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", 
          "miles", "away"]
 
 
-def deploy(batching: dict):
+def deploy(batching: dict, library: Path):
     kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind({"backend": "torch"})
-    gateway = Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(kokoro, {"require_auth": False})
+    chatterbox = ChatterboxDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind({}, str(library))
+    gateway = Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(
+        {"kokoro": kokoro, "chatterbox": chatterbox}, {"require_auth": False}, {"root": str(library)})
     serve.run(gateway, name=APP, route_prefix=PREFIX)
     return serve.get_deployment_handle("Kokoro", app_name=APP)
 
 
 @pytest.fixture(scope="module")
-def kokoro(serve_instance):
-    handle = deploy({"max_batch_size": 8, "batch_wait_timeout_s": 0.2})
+def library(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("library")
+
+
+@pytest.fixture(scope="module")
+def kokoro(serve_instance, library):
+    handle = deploy({"max_batch_size": 8, "batch_wait_timeout_s": 0.2}, library)
     yield handle
     serve.delete(APP)
 
@@ -46,17 +55,17 @@ def torch_client(kokoro, base_url, tls_context):
         yield http
 
 
-def test_batch_limits_follow_user_config(kokoro):
+def test_batch_limits_follow_user_config(kokoro, library):
     # `serve.run` gives every run a new code version, so Serve replaces the replica here; a config
     # deploy (`serve deploy`, KubeRay) that changes only user_config calls `reconfigure` in place.
     first = kokoro.health.remote().result(timeout_s=60)
     assert first.backend == "torch" and first.max_batch_size == 8
-    handle = deploy({"max_batch_size": 4, "batch_wait_timeout_s": 0.2})
+    handle = deploy({"max_batch_size": 4, "batch_wait_timeout_s": 0.2}, library)
     deadline = time.monotonic() + 60
     while handle.health.remote().result(timeout_s=60).max_batch_size != 4:
         assert time.monotonic() < deadline, "the new user_config did not reach the replica"
         time.sleep(0.5)
-    deploy({"max_batch_size": 8, "batch_wait_timeout_s": 0.2})
+    deploy({"max_batch_size": 8, "batch_wait_timeout_s": 0.2}, library)
 
 
 def test_concurrent_requests_share_forward_passes_and_keep_their_timing(kokoro, metrics_port):

@@ -14,7 +14,8 @@ from ray.serve.handle import DeploymentHandle
 from deployments.errors import EngineError, EngineUnavailable, VoiceNotFound
 from deployments.jobs.control import JobCancelled, JobControl
 from deployments.jobs.protocol import JobFailed
-from deployments.kokoro.protocol import AudioChunk, SpeechRequest, SynthesisResult, VoiceInfo
+from deployments.kokoro.protocol import SpeechRequest, VoiceInfo
+from deployments.protocol import AudioChunk, SynthesisResult
 
 WAIT_SLICE_S = 0.5
 

@@ -18,17 +18,10 @@ from deployments.errors import EngineUnavailable
 from deployments.kokoro import metrics
 from deployments.kokoro.batching import PieceBatcher
 from deployments.kokoro.engine import KokoroEngine, PlannedPiece, RenderedPiece
-from deployments.kokoro.protocol import (
-    SAMPLE_RATE,
-    AudioChunk,
-    EngineHealth,
-    SpeechRequest,
-    SynthesisResult,
-    VoiceInfo,
-    WordTiming,
-)
+from deployments.kokoro.protocol import SAMPLE_RATE, SpeechRequest, VoiceInfo
 from deployments.kokoro.scheduler import InferenceScheduler
 from deployments.kokoro.settings import BatchingConfig, KokoroSettings
+from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult, WordTiming
 
 logger = logging.getLogger("ray.serve")
 

@@ -1,11 +1,12 @@
-"""Typed handle API of the Kokoro deployment: what other Ray Serve applications send and get."""
+"""Typed handle API of the Kokoro deployment: what other Ray Serve applications send and get.
+
+Replies use the engine-neutral types of deployments.protocol (audio, stream chunks, health)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 SAMPLE_RATE = 24_000
@@ -25,47 +26,7 @@ class SpeechRequest(BaseModel):
     word_timestamps: bool = Field(False, description="Also return each word's start and end (torch backend).")
 
 
-@dataclass(frozen=True)
-class WordTiming:
-    """When a word is heard, in seconds from the start of the whole audio."""
-
-    word: str
-    start: float
-    end: float
-
-
-@dataclass
-class AudioChunk:
-    """One spoken piece: float32 mono samples in [-1, 1]."""
-
-    audio: np.ndarray
-    sample_rate: int
-    text: str
-    index: int
-    tokens: int
-    words: list[WordTiming] = field(default_factory=list)
-
-
-@dataclass
-class SynthesisResult:
-    audio: np.ndarray
-    sample_rate: int
-    pieces: int
-    tokens: int
-    words: list[WordTiming] = field(default_factory=list)
-
-
 @dataclass
 class VoiceInfo:
     name: str
     aliases: list[str] = field(default_factory=list)
-
-
-@dataclass
-class EngineHealth:
-    engine: str
-    status: Literal["ready", "unavailable"]
-    backend: str
-    reason: str | None = None
-    queued_pieces: int = 0
-    max_batch_size: int = 1  # pieces per forward pass (the torch backend batches)

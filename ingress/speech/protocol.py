@@ -11,6 +11,8 @@ from ingress.audio.processing import Normalization
 from ingress.text_fields import SpokenText
 
 KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
+CHATTERBOX_MODEL = "chatterbox"
+MODEL_NAMES = (*KOKORO_MODEL_NAMES, CHATTERBOX_MODEL)
 
 Speed = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 0.25 to 4.0.")
 SampleRate = Field(None, ge=8000, le=48000, description="Output sample rate in Hz (resampled); default 24000.")
@@ -20,9 +22,10 @@ class SpeechRequest(BaseModel):
     # Newer OpenAI clients send fields we do not know yet; accept and ignore them.
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field("kokoro", description=f"One of {', '.join(KOKORO_MODEL_NAMES)}.")
+    model: str = Field("kokoro", description=f"One of {', '.join(MODEL_NAMES)}.")
     input: SpokenText = Field(description="The text to speak.")
-    voice: str | None = Field(None, description="Voice name, OpenAI alias (alloy, nova, ...) or blend 'a(2)+b(1)'.")
+    voice: str | None = Field(None, description="Kokoro: voice name, OpenAI alias (alloy, nova, ...) or blend "
+                              "'a(2)+b(1)'. Chatterbox: a library voice's name or id.")
     response_format: AudioFormat = Field("mp3", description="mp3, opus, aac, flac, wav, pcm or aiff.")
     speed: float = Speed
     stream_format: Literal["audio", "sse"] = Field("audio", description="Raw audio bytes, or server-sent events.")
@@ -30,11 +33,24 @@ class SpeechRequest(BaseModel):
     instructions: str | None = Field(None, description="Accepted for compatibility; Kokoro does not use it.")
     sample_rate: int | None = SampleRate
     normalization: Normalization | None = Field(None, description="Loudness normalization: peak or rms.")
+    audio_normalization: Normalization | None = Field(None, description="The hosted Chatterbox API's name for "
+                                                      "`normalization`.")
     lang_code: Literal["a", "b"] | None = Field(None, description="'a' American or 'b' British English.")
     temperature: float | None = Field(None, gt=0, le=2, description="Sampling temperature (engines that sample).")
     top_k: int | None = Field(None, ge=1, le=1000, description="Top-k sampling (engines that sample).")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling (engines that sample).")
     repetition_penalty: float | None = Field(None, ge=1, le=2, description="Repetition penalty (engines that sample).")
+    # Chatterbox (model "chatterbox"); the meanings are those of the hosted Chatterbox API.
+    exaggeration: float | None = Field(None, ge=0, le=2, description="Chatterbox: emotion intensity (0.5).")
+    cfg_weight: float | None = Field(None, ge=0, le=1, description="Chatterbox: guidance weight (0.5); 0 turns it off.")
+    min_p: float | None = Field(None, ge=0, le=1, description="Chatterbox: min-p sampling (0.05).")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Chatterbox: the same seed gives the same audio.")
+    chunk_size: int | None = Field(None, ge=1, le=100, description="Chatterbox: words per generated chunk.")
+    no_watermark: bool = Field(False, description="Chatterbox: skip the Perth watermark (on by default).")
+    reference_audio: str | None = Field(None, description="Chatterbox: base64 audio of a voice to clone for this "
+                                        "request only (instead of `voice`).")
+    max_reference_duration_sec: float | None = Field(None, gt=0, le=300, description="Chatterbox: cut "
+                                                     "reference_audio to this many seconds (30).")
 
 
 class CaptionedSpeechRequest(SpeechRequest):

@@ -11,7 +11,7 @@ from fastapi.responses import Response, StreamingResponse
 from ingress.audio.formats import MEDIA_TYPES
 from ingress.dependencies import Kokoro, Speech, json_body
 from ingress.speech.protocol import (
-    KOKORO_MODEL_NAMES,
+    MODEL_NAMES,
     CaptionedSpeech,
     CaptionedSpeechRequest,
     ModelCard,
@@ -49,7 +49,7 @@ async def create_captioned_speech(request: CaptionedSpeechRequest, service: Spee
 
 @router.get("/v1/models")
 async def list_models() -> ModelList:
-    return ModelList(data=[ModelCard(id=name, created=_STARTED) for name in KOKORO_MODEL_NAMES])
+    return ModelList(data=[ModelCard(id=name, created=_STARTED) for name in MODEL_NAMES])
 
 
 @router.get("/v1/audio/voices")

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import AsyncIterator
 
+from pydantic import ValidationError
+
+from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest, LibraryVoice, ReferenceAudio
 from deployments.kokoro.protocol import SAMPLE_RATE
 from deployments.kokoro.protocol import SpeechRequest as EngineRequest
+from deployments.voice_library import VoiceLibrary
+from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.audio.output import AudioOutput
-from ingress.engines import KokoroClient
+from ingress.audio.uploads import decode_base64_audio
+from ingress.engines import ChatterboxClient, EngineClient, KokoroClient
 from ingress.errors import APIError
 from ingress.settings import GatewaySettings
 from ingress.speech.protocol import (
-    KOKORO_MODEL_NAMES,
+    CHATTERBOX_MODEL,
+    MODEL_NAMES,
     CaptionedSpeech,
     CaptionedSpeechRequest,
     SpeechAudioDelta,
@@ -27,30 +35,75 @@ logger = logging.getLogger("ray.serve")
 
 
 class SpeechService:
-    def __init__(self, kokoro: KokoroClient, settings: GatewaySettings):
+    def __init__(self, kokoro: KokoroClient, chatterbox: ChatterboxClient, library: VoiceLibrary,
+                 library_settings: VoiceLibrarySettings, settings: GatewaySettings):
         self.kokoro = kokoro
+        self.chatterbox = chatterbox
+        self.library = library
+        self.library_settings = library_settings
         self.settings = settings
 
-    async def engine_request(self, request: SpeechRequest, word_timestamps: bool = False) -> EngineRequest:
-        if request.model not in KOKORO_MODEL_NAMES:
-            raise APIError(400, f"Model '{request.model}' not found. Available: {', '.join(KOKORO_MODEL_NAMES)}",
+    def _check(self, request: SpeechRequest) -> None:
+        if request.model not in MODEL_NAMES:
+            raise APIError(400, f"Model '{request.model}' not found. Available: {', '.join(MODEL_NAMES)}",
                            param="model", code="model_not_found")
         if len(request.input) > self.settings.max_input_chars:
             raise APIError(400, f"input is {len(request.input)} characters; the limit is {self.settings.max_input_chars}",
                            param="input", code="string_above_max_length")
+
+    async def engine_request(self, request: SpeechRequest, word_timestamps: bool = False) -> EngineRequest:
+        """The Kokoro request for an OpenAI speech request (any model name but chatterbox)."""
+        self._check(request)
+        if word_timestamps and request.model == CHATTERBOX_MODEL:
+            raise APIError(400, "Word timestamps come from Kokoro's durations; use a Kokoro model", param="model")
         return EngineRequest(text=request.input, voice=request.voice or await self.kokoro.default_voice(),
                              speed=request.speed, lang_code=request.lang_code or "a", word_timestamps=word_timestamps)
 
+    async def chatterbox_request(self, request: SpeechRequest) -> ChatterboxRequest:
+        self._check(request)
+        if request.voice and request.reference_audio:
+            raise APIError(400, "Give either voice or reference_audio, not both", param="voice")
+        voice = None
+        if request.reference_audio:
+            clip = await asyncio.to_thread(decode_base64_audio, request.reference_audio, param="reference_audio",
+                                           max_bytes=self.library_settings.max_upload_bytes,
+                                           max_duration_s=self.library_settings.max_clone_s)
+            voice = ReferenceAudio(clip.samples, clip.sample_rate)
+        elif request.voice:
+            entry = await asyncio.to_thread(self.library.get, request.voice)
+            if entry.engine != "chatterbox":
+                raise APIError(400, f"Voice '{request.voice}' is a {entry.engine} voice; Chatterbox speaks "
+                               "library voices cloned for it", param="voice")
+            voice = LibraryVoice(entry.voice_id, entry.created_at.isoformat())
+        sampling = {name: getattr(request, name) for name in (
+            "exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p", "seed", "chunk_size")}
+        try:
+            params = ChatterboxParams(no_watermark=request.no_watermark,
+                                      **{name: value for name, value in sampling.items() if value is not None})
+        except ValidationError as error:
+            problem = error.errors()[0]
+            raise APIError(400, f"{problem['loc'][0]}: {problem['msg']}", param=str(problem["loc"][0])) from None
+        return ChatterboxRequest(request.input, voice, params, request.max_reference_duration_sec)
+
+    async def _engine_call(self, request: SpeechRequest) -> tuple[EngineClient, EngineRequest | ChatterboxRequest]:
+        if request.model == CHATTERBOX_MODEL:
+            return self.chatterbox, await self.chatterbox_request(request)
+        return self.kokoro, await self.engine_request(request)
+
     def output_for(self, request: SpeechRequest) -> AudioOutput:
-        return AudioOutput(request.response_format, SAMPLE_RATE, request.sample_rate, request.normalization)
+        # Kokoro and Chatterbox both speak at 24 kHz.
+        return AudioOutput(request.response_format, SAMPLE_RATE, request.sample_rate,
+                           request.normalization or request.audio_normalization)
 
     async def whole(self, request: SpeechRequest) -> bytes:
-        result = await self.kokoro.synthesize(await self.engine_request(request))
+        engine, engine_request = await self._engine_call(request)
+        result = await engine.synthesize(engine_request)
         return self.output_for(request).whole(result.audio)
 
     async def audio_stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
         """Resolve and start synthesis now; the returned iterator yields encoded bytes."""
-        chunks = await self.kokoro.stream(await self.engine_request(request))
+        engine, engine_request = await self._engine_call(request)
+        chunks = await engine.stream(engine_request)
         output = self.output_for(request)
 
         async def encoded() -> AsyncIterator[bytes]:
@@ -66,7 +119,8 @@ class SpeechService:
 
     async def event_stream(self, request: SpeechRequest) -> AsyncIterator[str]:
         """Server-sent events: speech.audio.delta per chunk, then speech.audio.done (or an error event)."""
-        chunks = await self.kokoro.stream(await self.engine_request(request))
+        engine, engine_request = await self._engine_call(request)
+        chunks = await engine.stream(engine_request)
         output = self.output_for(request)
 
         async def events() -> AsyncIterator[str]:

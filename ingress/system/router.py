@@ -1,27 +1,36 @@
-"""GET /health: the gateway answers even when an engine is down, and says which."""
+"""GET /health: the gateway answers even when an engine is down, and says which.
+
+200 while at least one engine is ready ("degraded" when another is not, for example Chatterbox
+without weights); 503 when none is, so a probe takes a replica that can serve nothing out.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ingress.dependencies import Kokoro
+from ingress.engines import EngineClient
 from ingress.errors import APIError
 
 router = APIRouter(tags=["System"])
 HEALTH_TIMEOUT_S = 2.0
 
 
-@router.get("/health")
-async def health(kokoro: Kokoro) -> JSONResponse:
+async def _engine_health(client: EngineClient) -> dict:
     try:
-        engine = asdict(await asyncio.wait_for(kokoro.health(), HEALTH_TIMEOUT_S))
+        return asdict(await asyncio.wait_for(client.health(), HEALTH_TIMEOUT_S))
     except (TimeoutError, APIError) as error:
-        engine = {"engine": "kokoro", "status": "unavailable", "reason": str(error) or "health check timed out"}
-    engines = {"kokoro": engine}
-    healthy = all(state["status"] == "ready" for state in engines.values())
-    return JSONResponse({"status": "ok" if healthy else "degraded", "engines": engines},
-                        status_code=200 if healthy else 503)
+        return {"engine": client.engine, "status": "unavailable", "reason": str(error) or "health check timed out"}
+
+
+@router.get("/health")
+async def health(request: Request) -> JSONResponse:
+    clients = (request.app.state.kokoro, request.app.state.chatterbox)
+    engines = {client.engine: state for client, state in
+               zip(clients, await asyncio.gather(*(_engine_health(c) for c in clients)), strict=True)}
+    ready = [state["status"] == "ready" for state in engines.values()]
+    status = "ok" if all(ready) else "degraded" if any(ready) else "unavailable"
+    return JSONResponse({"status": status, "engines": engines}, status_code=200 if any(ready) else 503)

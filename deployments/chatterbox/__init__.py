@@ -1,0 +1,1 @@
+"""Chatterbox: expressive text-to-speech with zero-shot voice cloning (the chatterbox-tts package)."""

@@ -1,0 +1,92 @@
+"""Ray Serve deployment for Chatterbox: voices from the shared library or a one-off clip, text in chunks.
+
+The engine runs one generation at a time per replica (it holds a lock per chunk), so a replica
+accepts few requests; scale out with replicas, each on its own GPU share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import numpy as np
+from ray import serve
+
+from deployments.chatterbox.engine import ChatterboxEngine
+from deployments.chatterbox.protocol import ChatterboxRequest, LibraryVoice, PreparedVoice, ReferenceAudio
+from deployments.chatterbox.settings import ChatterboxSettings
+from deployments.errors import EngineUnavailable, InvalidRequest
+from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
+from deployments.voice_library import VoiceLibrary
+
+logger = logging.getLogger("ray.serve")
+CONDITIONALS = "conditionals.pt"  # the prepared voice, as stored in the library
+
+
+# TQDM_DISABLE: T3 draws a progress bar per chunk into the replica log otherwise.
+@serve.deployment(name="Chatterbox", max_ongoing_requests=8,
+                  ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"TQDM_DISABLE": "1"}}})
+class ChatterboxDeployment:
+    def __init__(self, settings: dict | ChatterboxSettings, library_root: str):
+        self.settings = ChatterboxSettings.model_validate(settings)
+        self.library = VoiceLibrary(Path(library_root))
+        self.engine = ChatterboxEngine(self.settings)
+
+    async def health(self) -> EngineHealth:
+        return EngineHealth(engine="chatterbox", status="ready" if self.engine.available else "unavailable",
+                            backend=self.engine.device or "none", reason=self.engine.reason)
+
+    async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
+        """The prepared voice (serialized conditionals) for a reference clip, ready to store in the library."""
+        return await asyncio.to_thread(self.engine.prepare_voice, reference.samples, reference.sample_rate,
+                                       max_reference_duration_sec)
+
+    async def synthesize(self, request: ChatterboxRequest) -> SynthesisResult:
+        chunks = [chunk.audio async for chunk in self.stream(request)]
+        return SynthesisResult(np.concatenate(chunks), self.engine.sr, len(chunks), 0)
+
+    async def stream(self, request: ChatterboxRequest) -> AsyncIterator[AudioChunk]:
+        """Each chunk of text is generated and sent as soon as it is done."""
+        self._require_ready()
+        voice = await asyncio.to_thread(self._voice, request)
+        audio = await asyncio.to_thread(self.engine.generate, request.text, voice, request.params)
+        index = 0
+        while True:
+            started = time.perf_counter()
+            samples = await asyncio.to_thread(next, audio, None)
+            if samples is None:
+                return
+            logger.debug("chunk %d: %.2f s of audio in %.2f s", index, len(samples) / self.engine.sr,
+                         time.perf_counter() - started)
+            yield AudioChunk(samples, self.engine.sr, "", index, 0)
+            index += 1
+
+    def _require_ready(self) -> None:
+        if not self.engine.available:
+            raise EngineUnavailable(f"Chatterbox is unavailable: {self.engine.reason}")
+
+    def _voice(self, request: ChatterboxRequest):
+        voice = request.voice
+        if isinstance(voice, ReferenceAudio):
+            data = self.engine.prepare_voice(voice.samples, voice.sample_rate, request.max_reference_duration_sec)
+            return self.engine.load_voice(data)
+        if isinstance(voice, PreparedVoice):
+            return self.engine.load_voice(voice.conditionals)
+        if isinstance(voice, LibraryVoice):
+            return self._library_voice(voice)
+        if self.settings.default_voice:
+            entry = self.library.get(self.settings.default_voice)
+            return self._library_voice(LibraryVoice(entry.voice_id, entry.created_at.isoformat()))
+        if self.engine.builtin_voice is not None:
+            return self.engine.builtin_voice
+        raise InvalidRequest("Chatterbox needs a voice: name a library voice or send reference_audio", param="voice")
+
+    def _library_voice(self, voice: LibraryVoice):
+        # Keyed by version too: a voice deleted and re-created under the same id is never served stale.
+        def read() -> bytes:
+            return self.library.read_artifact(self.library.get(voice.voice_id), CONDITIONALS)
+
+        return self.engine.voice(f"{voice.voice_id}@{voice.version}", read)

@@ -1,0 +1,196 @@
+"""The Chatterbox engine without Ray: voices from reference audio, text -> chunks -> audio.
+
+An engine that cannot load its model (no checkpoint, chatterbox-tts not installed, no GPU
+where one was asked for) still constructs: it reports why in `health()` and every call raises
+EngineUnavailable with that reason, so the rest of the application keeps serving.
+
+One model instance serves one call at a time (T3 and S3Gen keep per-call state and the random
+generator is process-wide), so calls take a lock. A stream takes it per chunk: concurrent streams
+take turns chunk by chunk, and a stream that its caller abandons holds nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from deployments.chatterbox.protocol import ChatterboxParams
+from deployments.chatterbox.settings import ChatterboxSettings
+from deployments.chatterbox.text import split_chunks
+from deployments.chatterbox.voice_cache import VoiceCache
+from deployments.errors import EngineUnavailable, InvalidRequest
+
+if TYPE_CHECKING:
+    from chatterbox.models.s3gen import S3Gen
+    from chatterbox.tts import Conditionals
+
+    from deployments.chatterbox.model import ChatterboxModel
+
+logger = logging.getLogger(__name__)
+
+MIN_REFERENCE_SEC = 1.0
+
+
+class _Unavailable(Exception):
+    """An expected reason not to load, worded for /health."""
+
+
+class ChatterboxEngine:
+    def __init__(self, settings: ChatterboxSettings):
+        self.settings = settings
+        self.device: str | None = None
+        self.reason: str | None = None
+        self._model: ChatterboxModel | None = None
+        self._voices: VoiceCache[Conditionals] | None = None
+        self._lock = threading.Lock()
+        try:
+            self._model = self._load()
+        except _Unavailable as exc:
+            self.reason = str(exc)
+        except Exception as exc:
+            logger.exception("Chatterbox failed to load")
+            self.reason = f"the Chatterbox model failed to load: {type(exc).__name__}: {exc}"
+        if self.reason:
+            logger.warning("Chatterbox unavailable: %s", self.reason)
+
+    def _load(self) -> ChatterboxModel:
+        settings = self.settings
+        if settings.checkpoint_dir is None and settings.hub_repo is None:
+            raise _Unavailable("no Chatterbox checkpoint configured (set checkpoint_dir or hub_repo)")
+        try:
+            import torch
+
+            from deployments.chatterbox.model import ChatterboxModel, voice_nbytes
+        except ImportError as exc:
+            raise _Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
+
+        self.device = settings.device
+        if self.device == "auto":
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise _Unavailable("device 'cuda' was asked for, but torch sees no CUDA device")
+        model = ChatterboxModel(self._checkpoint_dir(), self.device)
+        self._voices = VoiceCache(int(settings.voice_cache_mb * 2**20), voice_nbytes)
+        return model
+
+    def _checkpoint_dir(self) -> Path:
+        """checkpoint_dir if it holds a whole checkpoint, else a download from hub_repo if one is set."""
+        from deployments.chatterbox import checkpoint
+
+        local, repo = self.settings.checkpoint_dir, self.settings.hub_repo
+        problem = "no checkpoint_dir"
+        if local is not None:
+            missing = checkpoint.missing_files(local)
+            if not missing:
+                return local
+            problem = f"checkpoint_dir {local} lacks {', '.join(missing)}"
+        if repo is None:
+            raise _Unavailable(problem)
+        try:
+            return checkpoint.download(repo)
+        except Exception as exc:
+            raise _Unavailable(f"{problem}, and downloading {repo} failed: {exc}") from exc
+
+    # -- state ---------------------------------------------------------------------------------
+
+    @property
+    def available(self) -> bool:
+        return self._model is not None
+
+    def health(self) -> dict:
+        return {"available": self.available, "reason": self.reason, "device": self.device}
+
+    def _ready(self) -> ChatterboxModel:
+        if self._model is None:
+            raise EngineUnavailable(f"Chatterbox is unavailable: {self.reason}")
+        return self._model
+
+    @property
+    def sr(self) -> int:
+        """Sample rate of the generated audio (24 kHz)."""
+        return self._ready().sr
+
+    @property
+    def s3gen(self) -> S3Gen:
+        """The loaded S3Gen (speech tokens -> audio), for voice conversion on this replica."""
+        return self._ready().s3gen
+
+    @property
+    def builtin_voice(self) -> Conditionals | None:
+        """The checkpoint's own voice (conds.pt), if it ships one."""
+        return self._ready().builtin_voice
+
+    # -- voices --------------------------------------------------------------------------------
+
+    def prepare_voice(self, audio: np.ndarray, sample_rate: int,
+                      max_reference_duration_sec: float | None = None) -> bytes:
+        """A voice from a reference clip (float32 mono), serialized for the voice library.
+
+        The clip is cut to `max_reference_duration_sec`, never beyond the deployment's setting.
+        """
+        model = self._ready()
+        limit = self.settings.max_reference_duration_sec
+        if max_reference_duration_sec is not None:
+            limit = min(limit, max_reference_duration_sec)
+        wav = self._reference(audio, sample_rate, limit)
+        with self._lock:
+            voice = model.prepare_voice(wav, sample_rate)
+        return model.save_voice(voice)
+
+    @staticmethod
+    def _reference(audio: np.ndarray, sample_rate: int, limit_sec: float) -> np.ndarray:
+        wav = np.asarray(audio, dtype=np.float32)
+        if wav.ndim != 1:
+            raise InvalidRequest("reference audio must be mono (one channel)", param="reference_audio")
+        if sample_rate <= 0:
+            raise InvalidRequest("reference audio needs a positive sample rate", param="reference_audio")
+        wav = wav[:int(limit_sec * sample_rate)]
+        if len(wav) < MIN_REFERENCE_SEC * sample_rate:
+            raise InvalidRequest(f"reference audio must be at least {MIN_REFERENCE_SEC:g} s long",
+                                 param="reference_audio")
+        if not np.isfinite(wav).all():
+            raise InvalidRequest("reference audio has non-finite samples", param="reference_audio")
+        return wav
+
+    def load_voice(self, data: bytes) -> Conditionals:
+        """A voice from the bytes `prepare_voice` made, on this replica's device."""
+        model = self._ready()
+        try:
+            return model.load_voice(data)
+        except Exception as exc:
+            raise InvalidRequest(f"voice data could not be read: {exc}", param="voice") from exc
+
+    def voice(self, key: str, load: Callable[[], bytes]) -> Conditionals:
+        """The voice cached under `key` (for example voice id and version), else `load()` read and cached."""
+        self._ready()
+        return self._voices.get_or_load(key, lambda: self.load_voice(load()))
+
+    # -- speech --------------------------------------------------------------------------------
+
+    def generate(self, text: str, voice: Conditionals, params: ChatterboxParams | None = None) -> Iterator[np.ndarray]:
+        """Float32 mono audio at `sr`, one array per chunk of text, each as soon as it is made.
+
+        Text and parameters are checked here, before the first chunk is asked for.
+        """
+        model = self._ready()
+        params = params or ChatterboxParams()
+        chunks = split_chunks(text, params.chunk_size or self.settings.chunk_size)
+        if not chunks:
+            raise InvalidRequest("text has nothing to say", param="text")
+        tokens = [model.text_tokens(chunk) for chunk in chunks]
+        if max(t.shape[-1] for t in tokens) > model.max_text_tokens:
+            raise InvalidRequest(f"a chunk of text is over the {model.max_text_tokens} tokens the model reads at once: "
+                                 "use a smaller chunk_size", param="chunk_size")
+        return self._stream(model, tokens, voice, params)
+
+    def _stream(self, model: ChatterboxModel, tokens: list, voice: Conditionals,
+                params: ChatterboxParams) -> Iterator[np.ndarray]:
+        for chunk_tokens in tokens:
+            with self._lock:
+                audio = model.synthesize(chunk_tokens, voice, params, self.settings.max_new_tokens)
+            yield audio

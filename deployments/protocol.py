@@ -1,0 +1,48 @@
+"""What every engine deployment returns through its handle API: audio, chunks of a stream, health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class WordTiming:
+    """When a word is heard, in seconds from the start of the whole audio."""
+
+    word: str
+    start: float
+    end: float
+
+
+@dataclass
+class AudioChunk:
+    """One spoken piece: float32 mono samples in [-1, 1]."""
+
+    audio: np.ndarray
+    sample_rate: int
+    text: str
+    index: int
+    tokens: int
+    words: list[WordTiming] = field(default_factory=list)
+
+
+@dataclass
+class SynthesisResult:
+    audio: np.ndarray
+    sample_rate: int
+    pieces: int
+    tokens: int
+    words: list[WordTiming] = field(default_factory=list)
+
+
+@dataclass
+class EngineHealth:
+    engine: str
+    status: Literal["ready", "unavailable"]
+    backend: str
+    reason: str | None = None
+    queued_pieces: int = 0
+    max_batch_size: int = 1  # pieces per forward pass (Kokoro's torch backend batches)

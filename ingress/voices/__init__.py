@@ -1,0 +1,1 @@
+"""The voice library over HTTP: /v1/voices."""

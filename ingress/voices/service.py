@@ -1,0 +1,104 @@
+"""Serving logic for /v1/voices: the shared library on disk, Kokoro's packs, cloning through Chatterbox."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from deployments.chatterbox.protocol import ChatterboxRequest, PreparedVoice, ReferenceAudio
+from deployments.errors import EngineError, VoiceNotFound
+from deployments.kokoro.protocol import VoiceInfo
+from deployments.voice_library import VoiceEntry, VoiceLibrary, kokoro_pack_entries, name_key, voice_stats
+from deployments.voice_library.settings import VoiceLibrarySettings
+from ingress.audio.output import AudioOutput
+from ingress.audio.uploads import DecodedAudio
+from ingress.engines import ChatterboxClient, KokoroClient
+from ingress.errors import APIError
+from ingress.voices.protocol import ClonedVoice, CloneVoiceRequest, DeletedVoice, VoiceList, VoiceUpdate
+
+CONDITIONALS = "conditionals.pt"  # the Chatterbox deployment reads a library voice from this artifact
+
+
+class VoiceService:
+    def __init__(self, library: VoiceLibrary, settings: VoiceLibrarySettings, kokoro: KokoroClient,
+                 chatterbox: ChatterboxClient):
+        self.library = library
+        self.settings = settings
+        self.kokoro = kokoro
+        self.chatterbox = chatterbox
+
+    async def _kokoro_voices(self) -> list[VoiceInfo]:
+        """Kokoro's packs; none when Kokoro is down (the library still lists)."""
+        try:
+            return await self.kokoro.voices()
+        except (APIError, EngineError):
+            return []
+
+    async def _kokoro_names(self) -> set[str]:
+        """Pack names and aliases, compared as library names are: a cloned voice may not shadow them."""
+        return {name_key(name) for voice in await self._kokoro_voices() for name in (voice.name, *voice.aliases)}
+
+    async def list(self) -> VoiceList:
+        packs = kokoro_pack_entries([voice.name for voice in await self._kokoro_voices()])
+        entries = await asyncio.to_thread(self.library.list) + packs
+        return VoiceList(voices=entries, total_voices=len(entries), stats=voice_stats(entries))
+
+    async def get(self, id_or_name: str) -> VoiceEntry:
+        try:
+            return await asyncio.to_thread(self.library.get, id_or_name)
+        except VoiceNotFound as missing:
+            packs = {voice.name for voice in await self._kokoro_voices()}
+            if id_or_name in packs:
+                return kokoro_pack_entries([id_or_name])[0]
+            raise _not_found(missing) from None
+
+    async def clone(self, request: CloneVoiceRequest, clip: DecodedAudio) -> ClonedVoice:
+        """Prepare the voice, speak a sample with it, and only then store it: a failure stores nothing."""
+        if name_key(request.name) in await self._kokoro_names():
+            raise APIError(400, f"'{request.name}' is a Kokoro voice name; choose another", param="name")
+        conditionals = await self.chatterbox.prepare_voice(ReferenceAudio(clip.samples, clip.sample_rate),
+                                                           request.max_reference_duration_sec)
+        sample = await self.chatterbox.synthesize(ChatterboxRequest(self.settings.sample_text, PreparedVoice(conditionals)))
+        fields = {"gender": request.gender, "description": request.description,
+                  "duration": round(clip.duration_s, 3), "sample_rate": clip.sample_rate}
+        if request.save_to_library:
+            entry = await asyncio.to_thread(
+                self.library.create, request.name, engine="chatterbox", clip_bytes=clip.data, clip_ext=clip.format,
+                artifacts={CONDITIONALS: conditionals}, **fields)
+            usage = f"Speak with it: POST /v1/audio/speech with model 'chatterbox' and voice '{entry.speaker_name}' " \
+                    f"(or '{entry.voice_id}')."
+        else:
+            entry = VoiceEntry(voice_id=f"unsaved-{secrets.token_hex(4)}", speaker_name=request.name,
+                               type="user_cloned_voice", engine="chatterbox", created_at=datetime.now(UTC), **fields)
+            usage = "Not saved: send the same clip as reference_audio to speak with this voice, or clone it again " \
+                    "with save_to_library true."
+        audio = AudioOutput("wav", sample.sample_rate).whole(sample.audio)
+        return ClonedVoice(voice_info=entry, sample_audio=base64.b64encode(audio).decode(),
+                           sample_rate=sample.sample_rate, saved_to_library=request.save_to_library,
+                           usage_instructions=usage)
+
+    async def update(self, id_or_name: str, update: VoiceUpdate) -> VoiceEntry:
+        if update.name is not None and name_key(update.name) in await self._kokoro_names():
+            raise APIError(400, f"'{update.name}' is a Kokoro voice name; choose another", param="name")
+        return await self._stored(self.library.update, id_or_name, name=update.name, description=update.description)
+
+    async def delete(self, id_or_name: str) -> DeletedVoice:
+        return DeletedVoice(voice_info=await self._stored(self.library.delete, id_or_name))
+
+    async def original_clip(self, id_or_name: str) -> tuple[VoiceEntry, Path]:
+        entry = await self._stored(self.library.get, id_or_name)
+        return entry, self.library.original_clip_path(entry)
+
+    async def _stored(self, operation, *args, **kwargs):
+        """A library operation on a stored voice; Kokoro packs are read-only."""
+        try:
+            return await asyncio.to_thread(operation, *args, **kwargs)
+        except VoiceNotFound as missing:
+            raise _not_found(missing) from None
+
+
+def _not_found(missing: VoiceNotFound) -> APIError:
+    return APIError(404, missing.message, param="voice_id", code="voice_not_found")
