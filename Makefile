@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install serve test bench bench-jobs load-test lint
+.PHONY: install serve test bench bench-batching bench-jobs load-test lint
 
 install: $(STAMP)
 
@@ -37,6 +37,9 @@ test: install
 
 bench: install
 	$(BIN)/python -m bench.kokoro_cpu
+
+bench-batching: install
+	$(BIN)/python -m bench.kokoro_batching
 
 bench-jobs: install
 	$(BIN)/python -m bench.jobs_cpu
