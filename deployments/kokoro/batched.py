@@ -66,12 +66,15 @@ def forward_batch(
     ref_s: Tensor,
     speeds: Sequence[float],
     seeds: Sequence[int | None] | None = None,
+    decoder_batch: int | None = None,
 ) -> list[Synthesis]:
     """Synthesize a batch with `model` (a KModel in eval mode).
 
     input_ids: per item, token ids including the 0 boundary tokens, as forward_with_tokens takes them.
     ref_s: [B, 256] styles (decoder timbre, then prosody). speeds: one per item.
     seeds: optional per-item seeds for the sine source's random phases and noise.
+    decoder_batch: decode at most this many items at once (None: all), shortest first, so items of
+    similar length share a pass and little is spent on padding.
     """
     if not input_ids:
         return []
@@ -89,7 +92,16 @@ def forward_batch(
     f0, noise = _prosody(model.predictor, en, text.style, frames)
     t_en = model.text_encoder(text.tokens, text.lengths, text.mask)
     asr = t_en @ alignment
-    audio = _decode(model.decoder, asr, f0, noise, text.timbre, frames, seeds)
+    audio: list[Tensor] = [torch.empty(0)] * batch
+    by_length = sorted(range(batch), key=lambda i: int(frames[i]))
+    step = decoder_batch or batch
+    for start in range(0, batch, step):
+        group = by_length[start : start + step]
+        rows, longest = torch.tensor(group, device=device), int(frames[group].max())
+        decoded = _decode(model.decoder, asr[rows, :, :longest], f0[rows, : 2 * longest], noise[rows, : 2 * longest],
+                          text.timbre[rows], frames[group], [seeds[i] for i in group])
+        for i, item_audio in zip(group, decoded, strict=True):
+            audio[i] = item_audio
     return [Synthesis(a.float().cpu(), dur.cpu()) for a, dur in zip(audio, text.durations)]
 
 

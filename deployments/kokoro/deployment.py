@@ -30,7 +30,8 @@ def build_backend(settings: KokoroSettings):
     if settings.backend == "torch":
         from deployments.kokoro.torch_backend import TorchBackend
 
-        return TorchBackend(settings.weights_dir, settings.cache_dir, half=settings.half)
+        return TorchBackend(settings.weights_dir, settings.cache_dir, half=settings.half,
+                            decoder_batch=settings.decoder_batch)
     from deployments.kokoro.onnx_backend import OnnxBackend
 
     return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers, settings.float_convs)

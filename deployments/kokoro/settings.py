@@ -33,6 +33,8 @@ class KokoroSettings(BaseModel):
     weights_dir: Path | None = Field(None, description="torch: official kokoro-v1_0.pth + config.json, if any "
                                      "(otherwise weights converted from the ONNX model into cache_dir).")
     half: bool = Field(False, description="torch: run the decoder in float16 (for GPUs).")
+    decoder_batch: int = Field(0, ge=0, description="torch: items per decoder pass (0: the whole batch on a GPU, "
+                               "one at a time on a CPU).")
     cache_dir: Path | None = Field(None, description="Where the assembled model is kept (default ~/.cache/chorus).")
     float_convs: bool = Field(True, description="Run the int8 model's convolutions in float32 (faster on CPUs).")
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference (0: every core).")

@@ -57,12 +57,16 @@ class TorchBackend:
         device: str | None = None,
         half: bool = False,
         seed: int | None = None,
+        decoder_batch: int = 0,
     ):
         """device: 'cuda' when a GPU is there, else 'cpu'. half: run the decoder (94% of the work) in
         float16, which pays on GPUs (it works on CPUs, without gain); the text side stays float32, so
         durations do not change. seed: make every synthesis reproducible (the sine source draws
-        random phases and noise)."""
+        random phases and noise). decoder_batch: items per decoder pass; 0 picks the whole batch on
+        a GPU and one at a time on a CPU, where one item already fills the cores and a wide batch
+        only adds memory traffic."""
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.decoder_batch = decoder_batch or (None if self.device.type == "cuda" else 1)
         model = torch_weights.load_kmodel(weights_dir, cache_dir).to(self.device)
         if half:
             model.decoder.half()
@@ -94,7 +98,8 @@ class TorchBackend:
         if not items:
             return []
         input_ids, styles, speeds = self._inputs(items)
-        results = batched.forward_batch(self.model, input_ids, styles, speeds, seeds=[self.seed] * len(items))
+        results = batched.forward_batch(self.model, input_ids, styles, speeds, seeds=[self.seed] * len(items),
+                                        decoder_batch=self.decoder_batch)
         return [
             TimedAudio(r.audio.numpy().astype(np.float32, copy=False), r.durations.numpy(), self.samples_per_unit)
             for r in results
