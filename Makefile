@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install serve test bench bench-batching bench-jobs load-test lint
+.PHONY: install serve test bench bench-batching bench-jobs bench-conversion load-test lint
 
 install: $(STAMP)
 
@@ -43,6 +43,9 @@ bench-batching: install
 
 bench-jobs: install
 	$(BIN)/python -m bench.jobs_cpu
+
+bench-conversion: install
+	$(BIN)/python -m bench.conversion_cpu
 
 load-test: install
 	$(BIN)/python -m bench.load_test

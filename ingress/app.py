@@ -5,6 +5,7 @@ from __future__ import annotations
 from ray.serve import Application
 
 from deployments.chatterbox.deployment import ChatterboxDeployment
+from deployments.conversion.deployment import ConversionDeployment
 from deployments.jobs.deployment import job_worker
 from deployments.jobs.redis_server import ensure_embedded_redis
 from deployments.jobs.settings import JobsSettings
@@ -29,7 +30,8 @@ def build_app(args: dict | None = None) -> Application:
     library = config.voice_library.model_dump(mode="json")
     kokoro = KokoroDeployment.bind(config.kokoro.model_dump(mode="json"))
     chatterbox = ChatterboxDeployment.bind(config.chatterbox.model_dump(mode="json"), library["root"])
-    engines = {"kokoro": kokoro, "chatterbox": chatterbox}
+    conversion = ConversionDeployment.bind(config.conversion.model_dump(mode="json"), library["root"])
+    engines = {"kokoro": kokoro, "chatterbox": chatterbox, "conversion": conversion}
     gateway = config.gateway.model_dump(mode="json")
     if config.jobs is None:
         return Gateway.bind(engines, gateway, library)

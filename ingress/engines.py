@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from ray.serve.handle import DeploymentHandle
 
 from deployments.chatterbox.protocol import ChatterboxRequest, ReferenceAudio
+from deployments.conversion.protocol import ConversionRequest
 from deployments.errors import EngineError
 from deployments.kokoro.protocol import SpeechRequest, VoiceInfo
 from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
@@ -108,6 +109,17 @@ class ChatterboxClient(EngineClient):
 
     async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
         return await self._call("prepare_voice", reference, max_reference_duration_sec)
+
+
+class ConversionClient(EngineClient):
+    """S3Gen speaks no text: of the common calls only `health` applies, beside `convert`."""
+
+    engine = "conversion"
+
+    async def convert(self, request: ConversionRequest) -> SynthesisResult:
+        result = await self._call("convert", request)
+        metrics.audio_seconds.inc(len(result.audio) / result.sample_rate, tags=self._tags)
+        return result
 
 
 def _timed_out(timeout_s: float) -> APIError:

@@ -12,7 +12,9 @@ from deployments.jobs.settings import JobsSettings
 from deployments.voice_library import VoiceLibrary
 from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.auth import BearerKeys
-from ingress.engines import ChatterboxClient, KokoroClient
+from ingress.conversions.router import router as conversions_router
+from ingress.conversions.service import ConversionService
+from ingress.engines import ChatterboxClient, ConversionClient, KokoroClient
 from ingress.errors import install_error_handlers
 from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.jobs.router import router as jobs_router
@@ -38,7 +40,8 @@ def upload_body_limit(library: VoiceLibrarySettings) -> int:
 
 
 def create_api(settings: GatewaySettings, kokoro: KokoroClient, chatterbox: ChatterboxClient,
-               library_settings: VoiceLibrarySettings, keys: BearerKeys, jobs: JobService | None = None) -> FastAPI:
+               conversion: ConversionClient, library_settings: VoiceLibrarySettings, keys: BearerKeys,
+               jobs: JobService | None = None) -> FastAPI:
     api = FastAPI(title="Chorus", version="0.1.0",
                   description="Text-to-speech on Ray Serve: OpenAI speech, the simple /synthesize API, and more.")
     install_error_handlers(api)
@@ -46,9 +49,11 @@ def create_api(settings: GatewaySettings, kokoro: KokoroClient, chatterbox: Chat
     api.state.settings = settings
     api.state.kokoro = kokoro
     api.state.chatterbox = chatterbox
+    api.state.conversion = conversion
     api.state.speech = SpeechService(kokoro, chatterbox, library, library_settings, settings)
     api.state.voices = VoiceService(library, library_settings, kokoro, chatterbox)
-    for router in (system_router, speech_router, simple_router, voices_router):
+    api.state.conversions = ConversionService(conversion, library, library_settings, settings)
+    for router in (system_router, speech_router, simple_router, voices_router, conversions_router):
         api.include_router(router)
     if jobs is not None:
         api.state.jobs = jobs
@@ -68,12 +73,13 @@ class Gateway:
     def __init__(self, engines: dict[str, DeploymentHandle], settings: dict | GatewaySettings,
                  library: dict | VoiceLibrarySettings | None = None, jobs: dict | JobsSettings | None = None,
                  job_worker: DeploymentHandle | None = None):
-        """`engines`: the kokoro and chatterbox handles. `job_worker` is not called: binding it here makes
+        """`engines`: the kokoro, chatterbox and conversion handles. `job_worker` is not called: binding it here makes
         Serve deploy the consumers with this application."""
         self.settings = GatewaySettings.model_validate(settings)
         self.library = VoiceLibrarySettings.model_validate(library or {})
         self.kokoro = KokoroClient(engines["kokoro"], self.settings.request_timeout_s)
         self.chatterbox = ChatterboxClient(engines["chatterbox"], self.settings.request_timeout_s)
+        self.conversion = ConversionClient(engines["conversion"], self.settings.request_timeout_s)
         self.jobs = JobService(JobsSettings.model_validate(jobs)) if jobs is not None else None
         self.keys = BearerKeys.from_settings(self.settings.api_key_hashes, self.settings.api_key_hashes_env)
         if self.keys.enabled:
@@ -87,4 +93,5 @@ class Gateway:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Ray Serve calls this on each replica after __init__: the API gets this replica's clients."""
-        return create_api(self.settings, self.kokoro, self.chatterbox, self.library, self.keys, self.jobs)
+        return create_api(self.settings, self.kokoro, self.chatterbox, self.conversion, self.library, self.keys,
+                          self.jobs)

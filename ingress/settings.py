@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.chatterbox.settings import ChatterboxSettings
+from deployments.conversion.settings import ConversionSettings
 from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.settings import KokoroSettings
 from deployments.voice_library.settings import VoiceLibrarySettings
@@ -22,6 +23,8 @@ class GatewaySettings(BaseModel):
     max_concurrent_requests: int = Field(32, ge=1, description="Requests in flight per gateway replica; more get a 503.")
     retry_after_s: int = Field(2, ge=1, description="Retry-After sent with capacity 503s.")
     request_timeout_s: float = Field(120, gt=0, description="Longest wait for an engine's answer (or next chunk).")
+    max_conversion_input_s: float = Field(300, gt=0, description="Longest input on /v1/audio/conversions (60 s "
+                                          "or less converts best; longer input is converted in pieces).")
 
 
 class AppArgs(BaseModel):
@@ -33,5 +36,7 @@ class AppArgs(BaseModel):
     kokoro: KokoroSettings = KokoroSettings()
     chatterbox: ChatterboxSettings = Field(ChatterboxSettings(), description="Without a checkpoint it reports "
                                            "unavailable and its routes answer 503; the rest keeps serving.")
+    conversion: ConversionSettings = Field(ConversionSettings(), description="Voice conversion with S3Gen from "
+                                           "Chatterbox's checkpoint; without it /v1/audio/conversions answers 503.")
     voice_library: VoiceLibrarySettings = VoiceLibrarySettings()
     jobs: JobsSettings | None = Field(None, description="The job API (/run, /status) and its consumers; off when unset.")

@@ -26,6 +26,7 @@ TEST_JOBS = {"visibility_timeout_s": 25, "max_job_s": 20, "restore_interval_s": 
 
 # Random weights never emit T3's stop token: every chunk is this many speech tokens (0.4 s of audio).
 CHATTERBOX_MAX_NEW_TOKENS = 10
+CONVERSION_PIECE_SEC = 5
 
 
 def _free_port() -> int:
@@ -86,8 +87,11 @@ def base_url(serve_instance, tls_context, tmp_path_factory, chatterbox_checkpoin
     # S3Gen's work grows with the reference it imitates: 2 s of each clip keeps a chunk near 2 s on a CPU.
     chatterbox = {"checkpoint_dir": str(chatterbox_checkpoint), "max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS,
                   "max_reference_duration_sec": 2}
+    # Voice conversion: S3Gen of the same checkpoint; pieces of 5 s let a 12 s input test the joins.
+    conversion = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 2,
+                  "piece_sec": CONVERSION_PIECE_SEC}
     app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}, "jobs": jobs,
-                     "chatterbox": chatterbox, "voice_library": {"root": str(voice_library)}})
+                     "chatterbox": chatterbox, "conversion": conversion, "voice_library": {"root": str(voice_library)}})
     serve.run(app, name=APP_NAME, route_prefix="/")
     url = f"https://127.0.0.1:{serve_instance}"
     deadline = time.monotonic() + 120

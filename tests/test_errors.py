@@ -1,6 +1,11 @@
 """Every bad input is a clear 4xx in OpenAI's error shape, naming the field; none is a 500."""
 
+import base64
+import io
+
+import numpy as np
 import pytest
+import soundfile
 
 JSON = {"Content-Type": "application/json"}
 
@@ -88,5 +93,13 @@ def test_unavailable_engine_is_503_and_the_gateway_stays_up(client):
     assert "/dev/null/chorus" in health.json()["engines"]["kokoro"]["reason"]
     response = client.post("/broken/v1/audio/speech", json={"input": "hi", "voice": "alloy"})
     assert_error(response, 503, None, "unavailable")
+    # No Chatterbox checkpoint here either: voice conversion is down too, with its reason.
+    conversion = health.json()["engines"]["conversion"]
+    assert conversion["status"] == "unavailable" and "checkpoint" in conversion["reason"]
+    clip = io.BytesIO()
+    soundfile.write(clip, np.sin(np.arange(24_000) / 10), 24_000, format="WAV")
+    encoded = base64.b64encode(clip.getvalue()).decode()
+    response = client.post("/broken/v1/audio/conversions", json={"audio": encoded, "target_speaker": encoded})
+    assert_error(response, 503, None, "conversion is unavailable")
     assert client.get("/health").status_code == 200
     serve.delete("broken")

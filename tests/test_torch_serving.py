@@ -16,6 +16,7 @@ import soundfile
 from ray import serve
 
 from deployments.chatterbox.deployment import ChatterboxDeployment
+from deployments.conversion.deployment import ConversionDeployment
 from deployments.kokoro.deployment import KokoroDeployment
 from deployments.kokoro.protocol import SpeechRequest
 from ingress.gateway import Gateway
@@ -31,8 +32,10 @@ WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", 
 def deploy(batching: dict, library: Path):
     kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind({"backend": "torch"})
     chatterbox = ChatterboxDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind({}, str(library))
+    conversion = ConversionDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind({}, str(library))
     gateway = Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(
-        {"kokoro": kokoro, "chatterbox": chatterbox}, {"require_auth": False}, {"root": str(library)})
+        {"kokoro": kokoro, "chatterbox": chatterbox, "conversion": conversion}, {"require_auth": False},
+        {"root": str(library)})
     serve.run(gateway, name=APP, route_prefix=PREFIX)
     return serve.get_deployment_handle("Kokoro", app_name=APP)
 

@@ -31,16 +31,32 @@ BUILTIN_VOICE = "conds.pt"
 _T3_LAYER = re.compile(r"^tfmr\.layers\.(\d+)\.")
 
 
-def missing_files(ckpt_dir: Path) -> list[str]:
-    return [name for name in REQUIRED_FILES if not (ckpt_dir / name).is_file()]
+class CheckpointMissing(Exception):
+    """No usable checkpoint; the message says why, worded for /health."""
 
 
-def download(repo_id: str) -> Path:
-    """Fetch a checkpoint from the Hugging Face hub into its cache; return the local directory."""
+def locate(local: Path | None, repo_id: str | None, files: tuple[str, ...] = REQUIRED_FILES) -> Path:
+    """`local` if it holds `files`, else a download of them from `repo_id` if one is set."""
+    problem = "no checkpoint_dir"
+    if local is not None:
+        missing = [name for name in files if not (local / name).is_file()]
+        if not missing:
+            return local
+        problem = f"checkpoint_dir {local} lacks {', '.join(missing)}"
+    if repo_id is None:
+        raise CheckpointMissing(problem)
+    try:
+        return download(repo_id, files)
+    except Exception as exc:
+        raise CheckpointMissing(f"{problem}, and downloading {repo_id} failed: {exc}") from exc
+
+
+def download(repo_id: str, files: tuple[str, ...] = REQUIRED_FILES) -> Path:
+    """Fetch checkpoint files from the Hugging Face hub into its cache; return the local directory."""
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError
 
-    paths = [Path(hf_hub_download(repo_id=repo_id, filename=name)) for name in REQUIRED_FILES]
+    paths = [Path(hf_hub_download(repo_id=repo_id, filename=name)) for name in files]
     try:
         hf_hub_download(repo_id=repo_id, filename=BUILTIN_VOICE)
     except EntryNotFoundError:

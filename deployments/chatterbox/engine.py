@@ -23,6 +23,7 @@ from deployments.chatterbox.protocol import ChatterboxParams
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
 from deployments.chatterbox.voice_cache import VoiceCache
+from deployments.clips import checked_clip
 from deployments.errors import EngineUnavailable, InvalidRequest
 
 if TYPE_CHECKING:
@@ -79,22 +80,12 @@ class ChatterboxEngine:
         return model
 
     def _checkpoint_dir(self) -> Path:
-        """checkpoint_dir if it holds a whole checkpoint, else a download from hub_repo if one is set."""
         from deployments.chatterbox import checkpoint
 
-        local, repo = self.settings.checkpoint_dir, self.settings.hub_repo
-        problem = "no checkpoint_dir"
-        if local is not None:
-            missing = checkpoint.missing_files(local)
-            if not missing:
-                return local
-            problem = f"checkpoint_dir {local} lacks {', '.join(missing)}"
-        if repo is None:
-            raise _Unavailable(problem)
         try:
-            return checkpoint.download(repo)
-        except Exception as exc:
-            raise _Unavailable(f"{problem}, and downloading {repo} failed: {exc}") from exc
+            return checkpoint.locate(self.settings.checkpoint_dir, self.settings.hub_repo)
+        except checkpoint.CheckpointMissing as exc:
+            raise _Unavailable(str(exc)) from exc
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -137,25 +128,10 @@ class ChatterboxEngine:
         limit = self.settings.max_reference_duration_sec
         if max_reference_duration_sec is not None:
             limit = min(limit, max_reference_duration_sec)
-        wav = self._reference(audio, sample_rate, limit)
+        wav = checked_clip(audio, sample_rate, param="reference_audio", min_sec=MIN_REFERENCE_SEC, max_sec=limit)
         with self._lock:
             voice = model.prepare_voice(wav, sample_rate)
         return model.save_voice(voice)
-
-    @staticmethod
-    def _reference(audio: np.ndarray, sample_rate: int, limit_sec: float) -> np.ndarray:
-        wav = np.asarray(audio, dtype=np.float32)
-        if wav.ndim != 1:
-            raise InvalidRequest("reference audio must be mono (one channel)", param="reference_audio")
-        if sample_rate <= 0:
-            raise InvalidRequest("reference audio needs a positive sample rate", param="reference_audio")
-        wav = wav[:int(limit_sec * sample_rate)]
-        if len(wav) < MIN_REFERENCE_SEC * sample_rate:
-            raise InvalidRequest(f"reference audio must be at least {MIN_REFERENCE_SEC:g} s long",
-                                 param="reference_audio")
-        if not np.isfinite(wav).all():
-            raise InvalidRequest("reference audio has non-finite samples", param="reference_audio")
-        return wav
 
     def load_voice(self, data: bytes) -> Conditionals:
         """A voice from the bytes `prepare_voice` made, on this replica's device."""

@@ -28,7 +28,7 @@ async def _engine_health(client: EngineClient) -> dict:
 
 @router.get("/health")
 async def health(request: Request) -> JSONResponse:
-    clients = (request.app.state.kokoro, request.app.state.chatterbox)
+    clients = (request.app.state.kokoro, request.app.state.chatterbox, request.app.state.conversion)
     engines = {client.engine: state for client, state in
                zip(clients, await asyncio.gather(*(_engine_health(c) for c in clients)), strict=True)}
     ready = [state["status"] == "ready" for state in engines.values()]

@@ -8,14 +8,12 @@ import mimetypes
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
-from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
 from deployments.voice_library import VoiceEntry
 from ingress.audio.uploads import DecodedAudio, decode_base64_audio, decode_upload
-from ingress.dependencies import json_body
+from ingress.dependencies import json_body, validated
 from ingress.errors import APIError
 from ingress.voices.protocol import ClonedVoice, CloneVoiceRequest, DeletedVoice, VoiceList, VoiceUpdate
 from ingress.voices.service import VoiceService
@@ -70,7 +68,7 @@ async def _clone_input(http: Request, voices: Voices) -> tuple[CloneVoiceRequest
                 raise APIError(400, "Attach the reference clip as the multipart field 'file'", param="file")
             data = await uploads[0].read()
             fields = {key: value for key, value in form.items() if key not in _CLIP_FIELDS}
-        request = _validated(CloneVoiceRequest, fields)
+        request = validated(CloneVoiceRequest, fields)
         if request.reference_audio is not None:
             raise APIError(400, "Send the clip once: as the file or as reference_audio", param="reference_audio")
         return request, await asyncio.to_thread(decode_upload, data, param="file", **limits)
@@ -79,20 +77,13 @@ async def _clone_input(http: Request, voices: Voices) -> tuple[CloneVoiceRequest
             body = await http.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise APIError(400, "Request body is not valid JSON") from None
-        request = _validated(CloneVoiceRequest, body)
+        request = validated(CloneVoiceRequest, body)
         if request.reference_audio is None:
             raise APIError(400, "Missing required parameter: 'reference_audio'", param="reference_audio")
         return request, await asyncio.to_thread(decode_base64_audio, request.reference_audio,
                                                 param="reference_audio", **limits)
     raise APIError(400, f"Content-Type must be multipart/form-data or application/json, got '{content_type or 'none'}'",
                    code="unsupported_content_type")
-
-
-def _validated(model, fields):
-    try:
-        return model.model_validate(fields)
-    except ValidationError as error:
-        raise RequestValidationError(error.errors()) from None
 
 
 @router.get("/v1/voices/{voice}")

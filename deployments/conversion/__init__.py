@@ -1,0 +1,1 @@
+"""Voice conversion: recorded speech re-spoken in another voice by S3Gen (Chatterbox's checkpoint)."""

@@ -1,0 +1,53 @@
+"""Ray Serve deployment for voice conversion: input speech re-spoken by S3Gen in a library voice or
+the voice of a one-off recording.
+
+Separate from Chatterbox so that it scales on its own: conversion needs only S3Gen, not T3, and
+its load (minutes of uploaded audio) differs from text-to-speech. One conversion runs at a time
+per replica (the engine's lock); scale out with replicas, each on its own GPU share.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import numpy as np
+from ray import serve
+
+from deployments.chatterbox.deployment import CONDITIONALS
+from deployments.chatterbox.protocol import LibraryVoice
+from deployments.conversion.engine import ConversionEngine
+from deployments.conversion.protocol import ConversionRequest
+from deployments.conversion.settings import ConversionSettings
+from deployments.protocol import EngineHealth, SynthesisResult
+from deployments.voice_library import VoiceLibrary
+
+
+@serve.deployment(name="Conversion", max_ongoing_requests=4, ray_actor_options={"num_cpus": 1})
+class ConversionDeployment:
+    def __init__(self, settings: dict | ConversionSettings, library_root: str):
+        self.settings = ConversionSettings.model_validate(settings)
+        self.library = VoiceLibrary(Path(library_root))
+        self.engine = ConversionEngine(self.settings)
+
+    async def health(self) -> EngineHealth:
+        return EngineHealth(engine="conversion", status="ready" if self.engine.available else "unavailable",
+                            backend=self.engine.device or "none", reason=self.engine.reason)
+
+    async def convert(self, request: ConversionRequest) -> SynthesisResult:
+        # A worker thread: the replica keeps answering health checks while S3Gen works.
+        audio, pieces = await asyncio.to_thread(self._convert, request)
+        return SynthesisResult(audio, self.engine.sr, pieces, 0)
+
+    def _convert(self, request: ConversionRequest) -> tuple[np.ndarray, int]:
+        target = request.target
+        if isinstance(target, LibraryVoice):
+            voice = target
+            # Keyed by version too: a voice deleted and re-created under the same id is never served stale.
+            target = self.engine.library_target(
+                f"{voice.voice_id}@{voice.version}",
+                lambda: self.library.read_artifact(self.library.get(voice.voice_id), CONDITIONALS))
+        else:
+            target = self.engine.reference_target(target.samples, target.sample_rate,
+                                                   request.max_reference_duration_sec)
+        return self.engine.convert(request.samples, request.sample_rate, target, request.no_watermark)

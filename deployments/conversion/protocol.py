@@ -1,0 +1,26 @@
+"""Typed handle API of the voice conversion deployment (`convert`), for the gateway and other Serve apps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
+
+MIN_INPUT_SEC = 0.5  # S3Gen's tokens are 40 ms each: anything shorter is hardly a word
+
+
+@dataclass
+class ConversionRequest:
+    """Speech to re-speak in the target's voice, float32 mono `samples` at `sample_rate`.
+
+    The answer is a deployments.protocol.SynthesisResult at 24 kHz, as long as the input;
+    its `pieces` says how many pieces a long input was converted in.
+    """
+
+    samples: np.ndarray
+    sample_rate: int
+    target: LibraryVoice | ReferenceAudio  # a voice cloned into the library, or a one-off recording
+    no_watermark: bool = False
+    max_reference_duration_sec: float | None = None  # a ReferenceAudio target is cut to this (and to the deployment's cap)

@@ -1,0 +1,58 @@
+"""Wire models of POST /v1/audio/conversions (field names as the hosted Chatterbox API has them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+
+from ingress.audio.formats import AudioFormat
+from ingress.speech.protocol import SampleRate
+
+TransferMode = Literal["embedding", "audio"]
+
+
+class ConversionRequest(BaseModel):
+    """JSON form of the request; a multipart upload carries the same fields, with the input as the file
+    `file` and a target recording, if any, as the file `target_speaker`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    audio: str | None = Field(None, validation_alias=AliasChoices("audio", "input_audio"),
+                              description="Base64 speech to convert, in any common format (JSON requests; "
+                              "`input_audio` is accepted too). 60 s or less converts best.")
+    voice_name: str | None = Field(None, min_length=1, description="Target: a library voice by name (any case).")
+    voice_id: str | None = Field(None, min_length=1, description="Target: a library voice by id.")
+    target_speaker: str | None = Field(None, validation_alias=AliasChoices("target_speaker", "target_audio"),
+                                       description="Target: base64 recording of the voice to convert into "
+                                       "(`target_audio` is accepted too), cut to max_reference_duration_sec.")
+    transfer_mode: TransferMode | None = Field(None, description="Voice transfer as the hosted Chatterbox API "
+                                               "names it: `embedding` takes a library voice as target, `audio` "
+                                               "a recording. Optional: the target decides the mode.")
+    response_format: AudioFormat = Field("wav", description="mp3, opus, aac, flac, wav, pcm or aiff.")
+    sample_rate: int | None = SampleRate
+    no_watermark: bool = Field(False, description="Skip the Perth watermark that marks the audio as generated.")
+    max_reference_duration_sec: float | None = Field(None, gt=0, le=300, description="Use at most this much of "
+                                                     "target_speaker (the deployment's cap, 10 s, applies too).")
+    return_json: bool = Field(False, description="Answer with JSON (base64 audio, durations, transfer_info) as the "
+                              "hosted Chatterbox API does, instead of the audio bytes.")
+
+
+class TransferInfo(BaseModel):
+    transfer_mode: TransferMode = Field(description="embedding: a library voice; audio: a one-off recording.")
+    target_voice: str = Field(description="The library voice's name, or 'target_speaker' for a recording.")
+    voice_id: str | None = Field(description="The library voice's id; null for a recording.")
+    source: Literal["voice_library", "target_audio"]
+
+
+class ConversionResponse(BaseModel):
+    """The answer when `return_json` is set; otherwise the same facts come as X-* headers beside the audio."""
+
+    audio: str = Field(description="Base64 of the converted audio in `format`.")
+    format: AudioFormat
+    sample_rate: int
+    duration: float = Field(description="Seconds of converted audio.")
+    input_duration: float = Field(description="Seconds of input audio.")
+    pieces: int = Field(description="How many pieces the input was converted in (cut at pauses when long).")
+    model: Literal["s3gen"] = "s3gen"
+    transfer_info: TransferInfo
