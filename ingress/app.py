@@ -36,5 +36,5 @@ def build_app(args: dict | None = None) -> Application:
     if config.jobs is None:
         return Gateway.bind(engines, gateway, library)
     jobs = resolve_redis(config.jobs)
-    worker = job_worker(jobs).bind(kokoro, jobs.model_dump(mode="json"))
+    worker = job_worker(jobs).bind(engines, jobs.model_dump(mode="json"), library)
     return Gateway.bind(engines, gateway, library, jobs.model_dump(mode="json"), worker)

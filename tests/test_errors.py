@@ -59,7 +59,10 @@ def test_wrong_content_type(client):
 
 
 def test_oversized_body_is_413(client):
-    response = client.post("/v1/audio/speech", content=b'{"input": "' + b"a" * (2 << 20) + b'"}', headers=JSON)
+    """1 MB for text-only routes; routes that take audio allow a 10 MB clip as base64 (about 13.4 MB)."""
+    response = client.post("/synthesize", content=b'{"text": "' + b"a" * (2 << 20) + b'"}', headers=JSON)
+    assert_error(response, 413, None, "limit")
+    response = client.post("/v1/audio/speech", content=b'{"input": "' + b"a" * (14 << 20) + b'"}', headers=JSON)
     assert_error(response, 413, None, "limit")
 
 

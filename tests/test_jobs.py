@@ -1,7 +1,8 @@
-"""The RunPod-style job API on the real Serve graph: Redis, the JobWorker task consumer, Kokoro.
+"""The RunPod-style job API on the real Serve graph: Redis, the JobWorker task consumer, the engines.
 
 The test app (tests/conftest.py) runs jobs with a short visibility timeout and result expiry,
-so a dead consumer's job comes back and results expire within a test.
+so a dead consumer's job comes back and results expire within a test. Chatterbox and S3Gen run
+on random weights there: their jobs check the plumbing and the output shapes, not the voices.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ingress.settings import GatewaySettings
 from tests.audio_checks import DIGITS_GRAMMAR, decode, recognize_digits, spectral_flatness
 from tests.conftest import APP_NAME, TEST_JOBS
 from tests.test_errors import assert_error
+from tests.test_voices_api import kokoro_clip
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED")
 # About seven seconds of speech: a few seconds of work on two CPU cores, well inside max_job_s.
@@ -61,8 +63,8 @@ def run_sync(client, job_input: dict) -> dict:
     return response.json()
 
 
-def wav(output: dict) -> tuple[np.ndarray, int]:
-    assert output["format"] == "wav" and output["model"] == "kokoro" and output["operation"] == "tts"
+def wav(output: dict, model: str = "kokoro", operation: str = "tts") -> tuple[np.ndarray, int]:
+    assert output["format"] == "wav" and output["model"] == model and output["operation"] == operation
     data = base64.b64decode(output["audio"])
     assert data[:4] == b"RIFF"
     samples, rate = decode(data)
@@ -142,17 +144,117 @@ def test_list_local_voices(client):
     assert sum(output["stats"]["gender_distribution"].values()) == len(voices)
 
 
-@pytest.mark.parametrize("job_input", [
-    {"operation": "voice_cloning", "reference_audio": "UklGRg==", "voice_name": "Mine"},
-    {"operation": "voice_conversion", "input_audio": "UklGRg==", "voice_name": "Benjamin"},
-    {"operation": "voice_transfer", "transfer_mode": "embedding", "input_audio": "UklGRg==", "voice_name": "Amy"},
-    {"operation": "tts", "mode": "streaming_voice_cloning", "text": "Hello!", "voice_name": "Amy"},
-    {"operation": "tts", "mode": "basic", "text": "Hello!", "reference_audio": "UklGRg=="},
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="module")
+def reference_clip(client) -> bytes:
+    return kokoro_clip(client, "jm_kumo")  # about 6 s: long enough to clone from
+
+
+@pytest.fixture(scope="module")
+def cloned(client, reference_clip) -> dict:
+    """A voice cloned by a voice_cloning job, as the reference's cloning example does it."""
+    result = run_sync(client, {"operation": "voice_cloning", "reference_audio": b64(reference_clip),
+                               "voice_name": "Job Clone", "voice_description": "cloned by a job", "gender": "male",
+                               "save_to_library": True})
+    assert result["status"] == "COMPLETED", result
+    return result["output"]
+
+
+def test_voice_cloning_returns_the_reference_shape_and_is_idempotent(client, cloned, reference_clip):
+    assert set(cloned) >= {"success", "voice_info", "sample_audio", "sample_rate", "saved_to_library", "operation",
+                           "message", "usage_instructions"}
+    info = cloned["voice_info"]
+    assert cloned["success"] is True and cloned["saved_to_library"] is True and cloned["operation"] == "voice_cloning"
+    assert info["voice_name"] == "Job Clone" and info["type"] == "user_cloned_voice" and info["gender"] == "male"
+    assert info["description"] == "cloned by a job" and info["duration"] > 5 and info["sample_rate"] == 24_000
+    assert cloned["message"] == "Voice 'Job Clone' cloned successfully"
+    assert cloned["usage_instructions"]["tts_streaming"] == {"operation": "tts", "mode": "streaming_voice_cloning",
+                                                            "text": "Your text here", "voice_name": "Job Clone"}
+    sample, rate = decode(base64.b64decode(cloned["sample_audio"]))
+    assert rate == cloned["sample_rate"] == 24_000 and len(sample) > 0
+    # The same job again (as a redelivered one runs): the stored voice, not a second one or an error.
+    again = run_sync(client, {"operation": "voice_cloning", "reference_audio": b64(reference_clip),
+                              "voice_name": "job clone", "gender": "male"})
+    assert again["status"] == "COMPLETED" and again["output"]["voice_info"]["voice_id"] == info["voice_id"], again
+    other = run_sync(client, {"operation": "voice_cloning", "reference_audio": b64(kokoro_clip(client, "jf_alpha")),
+                              "voice_name": "Job Clone"})
+    assert other["status"] == "FAILED" and other["error"] == "A voice named 'Job Clone' already exists"
+
+
+def test_tts_with_a_cloned_voice_goes_to_chatterbox(client, cloned):
+    job_id = submit(client, {"operation": "tts", "mode": "streaming_voice_cloning", "text": "Hello there.",
+                             "voice_name": "Job Clone", "chunk_size": 25, "exaggeration": 0.7})
+    final, _ = poll(client, job_id)
+    assert final["status"] == "COMPLETED", final
+    samples, _ = wav(final["output"], model="chatterbox")
+    assert len(samples) > 0
+    by_id = run_sync(client, {"operation": "tts", "mode": "basic", "text": "Hello there.",
+                              "voice_id": cloned["voice_info"]["voice_id"], "sample_rate": 16_000})
+    assert by_id["status"] == "COMPLETED", by_id
+    assert wav(by_id["output"], model="chatterbox")[1] == 16_000
+
+
+def test_list_local_voices_includes_cloned_voices(client, cloned):
+    output = run_sync(client, {"operation": "list_local_voices"})["output"]
+    voices = {voice["speaker_name"]: voice for voice in output["local_voices"]}
+    clone = voices["Job Clone"]
+    assert clone["voice_id"] == cloned["voice_info"]["voice_id"] and clone["type"] == "user_cloned_voice"
+    assert clone["gender"] == "male" and clone["duration"] > 5 and clone["original_file"] == "original.wav"
+    assert "jm_kumo" in voices and output["total_local_voices"] == output["stats"]["total_voices"] == len(voices)
+    assert output["stats"]["gender_distribution"]["male"] >= 2
+
+
+@pytest.fixture(scope="module")
+def speech(client) -> bytes:
+    return kokoro_clip(client, "jf_alpha", text="Please convert these few words.")
+
+
+@pytest.mark.parametrize("operation, target", [
+    ("voice_conversion", {"voice_name": "Job Clone"}),
+    ("voice_transfer", {"transfer_mode": "embedding", "voice_id": "cloned"}),
+    ("voice_transfer", {"transfer_mode": "audio", "target_audio": "clip"}),
 ])
-def test_chatterbox_operations_fail_clearly(client, job_input):
+def test_voice_conversion_and_transfer(client, cloned, speech, reference_clip, operation, target):
+    target = {**target}
+    if target.get("voice_id") == "cloned":
+        target["voice_id"] = cloned["voice_info"]["voice_id"]
+    if target.get("target_audio") == "clip":
+        target["target_audio"] = b64(reference_clip)
+    result = run_sync(client, {"operation": operation, "input_audio": b64(speech), "no_watermark": True, **target})
+    assert result["status"] == "COMPLETED", result
+    output = result["output"]
+    rate = wav(output, model="s3gen", operation=operation)[1]
+    assert rate == 24_000 and abs(output["duration"] - output["input_duration"]) < 0.1
+    expected = ({"transfer_mode": "audio", "target_voice": "target_audio", "voice_id": None, "source": "target_audio"}
+                if "target_audio" in target else
+                {"transfer_mode": "embedding", "target_voice": "Job Clone", "voice_id": cloned["voice_info"]["voice_id"],
+                 "source": "voice_library"})
+    assert output["transfer_info"] == expected
+
+
+@pytest.mark.parametrize("job_input, error", [
+    ({"operation": "voice_conversion", "voice_name": "Nobody"}, "Voice 'Nobody' not found in any library"),
+    ({"operation": "voice_transfer", "transfer_mode": "embedding", "voice_name": "jm_kumo"},
+     "Voice 'jm_kumo' not found in any library"),  # Kokoro packs are not conversion targets
+    ({"operation": "tts", "mode": "streaming_voice_cloning", "text": "Hi", "voice_name": "Nobody"},
+     "Voice 'Nobody' not found in any library"),
+    ({"operation": "voice_transfer", "voice_name": "Job Clone"}, "Missing required field: 'transfer_mode'"),
+    ({"operation": "voice_transfer", "transfer_mode": "audio", "voice_name": "Job Clone"},
+     "Missing required field: 'target_audio'"),
+    ({"operation": "voice_conversion", "voice_name": "Job Clone", "input_audio": "not base64!"},
+     "input_audio is not valid base64"),
+    ({"operation": "voice_cloning", "voice_name": "jm_kumo"}, "'jm_kumo' is a Kokoro voice name"),
+    ({"operation": "voice_cloning", "reference_audio": "UklGRg=="}, "Missing required field: 'voice_name'"),
+])
+def test_chatterbox_operations_fail_clearly(client, speech, cloned, job_input, error):
+    audio_field = {"voice_cloning": "reference_audio", "tts": None}.get(job_input["operation"], "input_audio")
+    job_input = {audio_field: b64(speech), **job_input} if audio_field else job_input
     result = run_sync(client, job_input)
-    assert result["status"] == "FAILED" and "output" not in result
-    assert "Chatterbox engine, which is unavailable on this deployment" in result["error"]
+    assert result["status"] == "FAILED" and "output" not in result, result
+    assert error in result["error"]
 
 
 @pytest.mark.parametrize("job_input, error", [

@@ -75,12 +75,12 @@ def test_engine_timeout_is_504(guarded):
 
 def test_chunked_body_over_the_limit_is_413(client):
     def body():
-        yield b'{"input": "'
+        yield b'{"text": "'
         for _ in range(64):
             yield b"a" * 32768
         yield b'"}'
 
-    response = client.post("/v1/audio/speech", content=body(), headers={"Content-Type": "application/json"})
+    response = client.post("/synthesize", content=body(), headers={"Content-Type": "application/json"})
     assert_error(response, 413, None, "limit")
 
 

@@ -119,7 +119,8 @@ def test_official_openai_client(base_url, tls_context, tmp_path):
 
 
 def test_discovery_routes(client):
-    assert {m["id"] for m in client.get("/v1/models").json()["data"]} == {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"}
+    assert {m["id"] for m in client.get("/v1/models").json()["data"]} == {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts",
+                                                                       "chatterbox"}
     voices = client.get("/v1/audio/voices").json()
     assert "jm_kumo" in voices["voices"] and voices["aliases"]["alloy"] in voices["voices"]
     health = client.get("/health").json()

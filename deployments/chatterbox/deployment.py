@@ -18,12 +18,12 @@ from ray import serve
 from deployments.chatterbox.engine import ChatterboxEngine
 from deployments.chatterbox.protocol import ChatterboxRequest, LibraryVoice, PreparedVoice, ReferenceAudio
 from deployments.chatterbox.settings import ChatterboxSettings
+from deployments.chatterbox.voices import CONDITIONALS
 from deployments.errors import EngineUnavailable, InvalidRequest
 from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
 from deployments.voice_library import VoiceLibrary
 
 logger = logging.getLogger("ray.serve")
-CONDITIONALS = "conditionals.pt"  # the prepared voice, as stored in the library
 
 
 # TQDM_DISABLE: T3 draws a progress bar per chunk into the replica log otherwise.

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from ray import serve
 
-from deployments.chatterbox.deployment import CONDITIONALS
 from deployments.chatterbox.protocol import LibraryVoice
+from deployments.chatterbox.voices import CONDITIONALS
 from deployments.conversion.engine import ConversionEngine
 from deployments.conversion.protocol import ConversionRequest
 from deployments.conversion.settings import ConversionSettings

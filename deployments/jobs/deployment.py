@@ -16,20 +16,25 @@ from ray.serve.handle import DeploymentHandle
 from ray.serve.task_consumer import task_consumer, task_handler
 
 from deployments.jobs.control import JobCancelled, JobControl
-from deployments.jobs.engines import KokoroCalls
+from deployments.jobs.engines import ChatterboxCalls, ConversionCalls, KokoroCalls
 from deployments.jobs.operations import Operations
 from deployments.jobs.protocol import JobFailed
 from deployments.jobs.records import JobRecords
 from deployments.jobs.settings import TASK_NAME, JobsSettings, autoscaling_config, task_processor_config
+from deployments.voice_library.settings import VoiceLibrarySettings
 
 logger = logging.getLogger("ray.serve")
 
 
 class JobWorker:
-    def __init__(self, kokoro: DeploymentHandle, settings: dict | JobsSettings):
+    def __init__(self, engines: dict[str, DeploymentHandle], settings: dict | JobsSettings,
+                 library: dict | VoiceLibrarySettings | None = None):
+        """`engines`: the kokoro, chatterbox and conversion handles, as the Gateway gets them."""
         self.settings = JobsSettings.model_validate(settings)
         self.records = JobRecords(self.settings.redis_url, self.settings.result_expiry_s, self.settings.record_ttl_s)
-        self.operations = Operations(KokoroCalls(kokoro), self.settings.max_text_chars)
+        self.operations = Operations(KokoroCalls(engines["kokoro"]), ChatterboxCalls(engines["chatterbox"]),
+                                     ConversionCalls(engines["conversion"]),
+                                     VoiceLibrarySettings.model_validate(library or {}), self.settings)
         # Once Celery has stored a final result (not a retry), the record expires with it.
         task_postrun.connect(self._task_done, weak=False)
 

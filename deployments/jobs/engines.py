@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 from ray.serve.handle import DeploymentHandle
 
+from deployments.chatterbox.protocol import ChatterboxRequest, ReferenceAudio
+from deployments.conversion.protocol import ConversionRequest
 from deployments.errors import EngineError, EngineUnavailable, VoiceNotFound
 from deployments.jobs.control import JobCancelled, JobControl
 from deployments.jobs.protocol import JobFailed
@@ -38,23 +40,16 @@ def _job_failure(error: Exception, voice: str | None) -> JobFailed | None:
     return None
 
 
-class KokoroCalls:
+class EngineCalls:
+    """Blocking calls on one engine deployment's handle, cut short when the job is cancelled or overdue."""
+
     def __init__(self, handle: DeploymentHandle):
         self._handle = handle
-        self._default_voice: str | None = None
 
-    def voices(self, control: JobControl) -> list[VoiceInfo]:
-        return self._wait(self._handle.voices.remote(), control)
+    def _call(self, method: str, *args, control: JobControl, voice: str | None = None):
+        return self._wait(getattr(self._handle, method).remote(*args), control, voice)
 
-    def default_voice(self, control: JobControl) -> str:
-        if self._default_voice is None:
-            self._default_voice = self._wait(self._handle.default_voice.remote(), control)
-        return self._default_voice
-
-    def synthesize(self, request: SpeechRequest, control: JobControl) -> SynthesisResult:
-        return self._wait(self._handle.synthesize.remote(request), control, request.voice)
-
-    def stream(self, request: SpeechRequest, control: JobControl) -> Iterator[AudioChunk]:
+    def _stream(self, request, control: JobControl, voice: str | None = None) -> Iterator[AudioChunk]:
         chunks = self._handle.options(stream=True).stream.remote(request)
         try:
             for chunk in chunks:
@@ -63,7 +58,7 @@ class KokoroCalls:
         except (JobFailed, JobCancelled):
             raise
         except Exception as error:
-            if (failure := _job_failure(error, request.voice)) is None:
+            if (failure := _job_failure(error, voice)) is None:
                 raise
             raise failure from error
         finally:
@@ -83,3 +78,39 @@ class KokoroCalls:
             if (failure := _job_failure(error, voice)) is None:
                 raise
             raise failure from error
+
+
+class KokoroCalls(EngineCalls):
+    def __init__(self, handle: DeploymentHandle):
+        super().__init__(handle)
+        self._default_voice: str | None = None
+
+    def voices(self, control: JobControl) -> list[VoiceInfo]:
+        return self._call("voices", control=control)
+
+    def default_voice(self, control: JobControl) -> str:
+        if self._default_voice is None:
+            self._default_voice = self._call("default_voice", control=control)
+        return self._default_voice
+
+    def synthesize(self, request: SpeechRequest, control: JobControl) -> SynthesisResult:
+        return self._call("synthesize", request, control=control, voice=request.voice)
+
+    def stream(self, request: SpeechRequest, control: JobControl) -> Iterator[AudioChunk]:
+        return self._stream(request, control, request.voice)
+
+
+class ChatterboxCalls(EngineCalls):
+    def prepare_voice(self, clip: ReferenceAudio, max_reference_duration_sec: float, control: JobControl) -> bytes:
+        return self._call("prepare_voice", clip, max_reference_duration_sec, control=control)
+
+    def synthesize(self, request: ChatterboxRequest, control: JobControl) -> SynthesisResult:
+        return self._call("synthesize", request, control=control)
+
+    def stream(self, request: ChatterboxRequest, control: JobControl) -> Iterator[AudioChunk]:
+        return self._stream(request, control)
+
+
+class ConversionCalls(EngineCalls):
+    def convert(self, request: ConversionRequest, control: JobControl) -> SynthesisResult:
+        return self._call("convert", request, control=control)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-# Operations that need the Chatterbox or S3Gen engines.
-CHATTERBOX_OPERATIONS = ("voice_cloning", "voice_conversion", "voice_transfer")
+from deployments.voice_library import Description, Gender, VoiceName
+from ingress.conversions.protocol import TransferInfo, TransferMode
+
 TtsMode = Literal["basic", "streaming", "streaming_voice_cloning"]
 
 
@@ -44,6 +45,36 @@ class ListLocalVoicesRequest(BaseModel):
     operation: Literal["list_local_voices"]
 
 
+class VoiceCloningRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    operation: Literal["voice_cloning"]
+    reference_audio: str = Field(min_length=1, description="Base64 audio of the voice, 5-60 s (15-30 s is best).")
+    voice_name: VoiceName = Field(description="Name of the new voice, unique regardless of case.")
+    voice_description: Description = Field("", description="Free text about the voice.")
+    gender: Gender = Field("unknown", description="male, female, neutral or unknown (counted in list_local_voices).")
+    save_to_library: bool = Field(True, description="Store the voice for later tts jobs.")
+    max_reference_duration_sec: float = Field(30, gt=0, description="Longest part of the clip the voice is made from.")
+
+
+class ConversionJobRequest(BaseModel):
+    """voice_conversion and voice_transfer: the same engine call, the target named in one of three ways."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    operation: Literal["voice_conversion", "voice_transfer"]
+    input_audio: str = Field(min_length=1, description="Base64 audio to re-speak in the target voice.")
+    transfer_mode: TransferMode | None = Field(None, description="voice_transfer: embedding (a library voice) or "
+                                               "audio (target_audio).")
+    voice_name: str | None = Field(None, min_length=1, description="Target: a library voice by name.")
+    voice_id: str | None = Field(None, min_length=1, description="Target: a library voice by id.")
+    target_audio: str | None = Field(None, min_length=1, validation_alias=AliasChoices("target_audio", "target_speaker"),
+                                     description="Target: base64 audio of the voice (also as target_speaker).")
+    no_watermark: bool = Field(False, description="Skip the Perth watermark that marks the audio as generated.")
+    max_reference_duration_sec: float | None = Field(None, gt=0, le=300, description="Use at most this much of "
+                                                     "the target's audio.")
+
+
 class AudioResponse(BaseModel):
     audio: str = Field(description="Base64-encoded WAV file.")
     sample_rate: int = Field(description="Sample rate of the WAV in Hz.")
@@ -51,6 +82,33 @@ class AudioResponse(BaseModel):
     format: Literal["wav"] = Field("wav", description="Always wav.")
     model: str = Field(description="The engine that spoke it.")
     operation: str = Field(description="The job's operation.")
+
+
+class ConvertedAudio(AudioResponse):
+    input_duration: float = Field(description="Length of the input audio in seconds.")
+    transfer_info: TransferInfo = Field(description="The target voice and where it came from.")
+
+
+class ClonedVoiceInfo(BaseModel):
+    voice_id: str | None = Field(description="The new voice's id, usable as `voice_id`; null when not saved.")
+    voice_name: str = Field(description="Its name, usable as `voice_name`.")
+    description: str = Field(description="Free text about the voice.")
+    gender: str = Field(description="male, female, neutral or unknown.")
+    duration: float = Field(description="Length of the reference clip in seconds.")
+    sample_rate: int = Field(description="Sample rate of the reference clip in Hz.")
+    created_at: str = Field(description="When it was created, UTC: YYYY-MM-DD HH:MM:SS.")
+    type: Literal["user_cloned_voice"] = "user_cloned_voice"
+
+
+class VoiceCloningResponse(BaseModel):
+    success: bool = True
+    voice_info: ClonedVoiceInfo
+    sample_audio: str = Field(description="Base64 WAV of a short sentence in the new voice.")
+    sample_rate: int
+    saved_to_library: bool
+    operation: Literal["voice_cloning"] = "voice_cloning"
+    message: str
+    usage_instructions: dict[str, dict] = Field(description="tts job inputs that speak with the voice.")
 
 
 class LocalVoice(BaseModel):

@@ -53,6 +53,8 @@ class JobsSettings(BaseModel):
     runsync_wait_s: float = Field(60, ge=0, description="How long POST /runsync waits before answering with the "
                                   "job's current status.")
     max_text_chars: int = Field(5000, ge=1, description="Longest `text` of a tts job.")
+    max_conversion_input_s: float = Field(300, gt=0, description="Longest `input_audio` of a voice_conversion or "
+                                          "voice_transfer job (converted in pieces when long).")
     consumer_concurrency: int = Field(2, ge=1, description="Jobs one JobWorker replica runs at once.")
     consumer_replicas: int = Field(1, ge=0, description="JobWorker replicas when `autoscaling` is unset.")
     consumer_num_cpus: float = Field(0.1, ge=0, description="CPUs reserved per JobWorker (it mostly waits on engines).")

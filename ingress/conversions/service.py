@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 
 from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
+from deployments.chatterbox.voices import library_voice
 from deployments.conversion.protocol import MIN_INPUT_SEC
 from deployments.conversion.protocol import ConversionRequest as EngineRequest
 from deployments.errors import VoiceNotFound
@@ -98,12 +99,10 @@ class ConversionService:
             raise APIError(404, missing.message, param=param, code="voice_not_found") from None
         if param == "voice_id" and entry.voice_id != key:  # the library also finds voices by name
             raise APIError(404, f"No voice has the id '{key}'", param=param, code="voice_not_found")
-        if entry.engine != "chatterbox":
-            raise APIError(400, f"Voice '{key}' is a {entry.engine} voice; conversion targets are library voices "
-                           "cloned for Chatterbox", param=param)
+        voice = library_voice(entry, key, param, "conversion targets are")
         info = TransferInfo(transfer_mode="embedding", target_voice=entry.speaker_name, voice_id=entry.voice_id,
                             source="voice_library")
-        return LibraryVoice(entry.voice_id, entry.created_at.isoformat()), info
+        return voice, info
 
 
 async def _decoded(upload: Upload, **limits) -> DecodedAudio:

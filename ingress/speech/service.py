@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 from pydantic import ValidationError
 
-from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest, LibraryVoice, ReferenceAudio
+from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest, ReferenceAudio
+from deployments.chatterbox.voices import library_voice
 from deployments.kokoro.protocol import SAMPLE_RATE
 from deployments.kokoro.protocol import SpeechRequest as EngineRequest
 from deployments.voice_library import VoiceLibrary
@@ -71,10 +72,7 @@ class SpeechService:
             voice = ReferenceAudio(clip.samples, clip.sample_rate)
         elif request.voice:
             entry = await asyncio.to_thread(self.library.get, request.voice)
-            if entry.engine != "chatterbox":
-                raise APIError(400, f"Voice '{request.voice}' is a {entry.engine} voice; Chatterbox speaks "
-                               "library voices cloned for it", param="voice")
-            voice = LibraryVoice(entry.voice_id, entry.created_at.isoformat())
+            voice = library_voice(entry, request.voice, "voice", "Chatterbox speaks only")
         sampling = {name: getattr(request, name) for name in (
             "exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p", "seed", "chunk_size")}
         try:

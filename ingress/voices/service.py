@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from deployments.chatterbox.protocol import ChatterboxRequest, PreparedVoice, ReferenceAudio
+from deployments.chatterbox.voices import clip_fields, store_clone
 from deployments.errors import EngineError, VoiceNotFound
 from deployments.kokoro.protocol import VoiceInfo
 from deployments.voice_library import VoiceEntry, VoiceLibrary, kokoro_pack_entries, name_key, voice_stats
@@ -18,8 +19,6 @@ from ingress.audio.uploads import DecodedAudio
 from ingress.engines import ChatterboxClient, KokoroClient
 from ingress.errors import APIError
 from ingress.voices.protocol import ClonedVoice, CloneVoiceRequest, DeletedVoice, VoiceList, VoiceUpdate
-
-CONDITIONALS = "conditionals.pt"  # the Chatterbox deployment reads a library voice from this artifact
 
 
 class VoiceService:
@@ -62,17 +61,15 @@ class VoiceService:
         conditionals = await self.chatterbox.prepare_voice(ReferenceAudio(clip.samples, clip.sample_rate),
                                                            request.max_reference_duration_sec)
         sample = await self.chatterbox.synthesize(ChatterboxRequest(self.settings.sample_text, PreparedVoice(conditionals)))
-        fields = {"gender": request.gender, "description": request.description,
-                  "duration": round(clip.duration_s, 3), "sample_rate": clip.sample_rate}
         if request.save_to_library:
-            entry = await asyncio.to_thread(
-                self.library.create, request.name, engine="chatterbox", clip_bytes=clip.data, clip_ext=clip.format,
-                artifacts={CONDITIONALS: conditionals}, **fields)
+            entry = await asyncio.to_thread(store_clone, self.library, request.name, clip, conditionals,
+                                            gender=request.gender, description=request.description)
             usage = f"Speak with it: POST /v1/audio/speech with model 'chatterbox' and voice '{entry.speaker_name}' " \
                     f"(or '{entry.voice_id}')."
         else:
             entry = VoiceEntry(voice_id=f"unsaved-{secrets.token_hex(4)}", speaker_name=request.name,
-                               type="user_cloned_voice", engine="chatterbox", created_at=datetime.now(UTC), **fields)
+                               type="user_cloned_voice", engine="chatterbox", created_at=datetime.now(UTC),
+                               **clip_fields(clip, request.gender, request.description))
             usage = "Not saved: send the same clip as reference_audio to speak with this voice, or clone it again " \
                     "with save_to_library true."
         audio = AudioOutput("wav", sample.sample_rate).whole(sample.audio)
