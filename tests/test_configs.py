@@ -24,3 +24,13 @@ def test_config_is_valid(name):
 def test_unknown_args_are_refused():
     with pytest.raises(ValueError):
         AppArgs.model_validate({"kokoro": {"backend": "onnx", "threads": 2}})
+
+
+def test_the_local_default_fits_a_two_core_laptop():
+    """`serve run` gives Ray as many logical CPUs as cores: replicas that ask for more never start."""
+    config = yaml.safe_load((ROOT / "serve_config.local.yaml").read_text())
+    (app,) = config["applications"]
+    args = AppArgs.model_validate(app["args"])
+    reserved = sum(d.get("num_replicas", 1) * d["ray_actor_options"]["num_cpus"] for d in app["deployments"])
+    reserved += args.jobs.consumer_replicas * args.jobs.consumer_num_cpus
+    assert reserved <= 2
