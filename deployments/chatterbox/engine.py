@@ -1,8 +1,6 @@
 """The Chatterbox engine without Ray: voices from reference audio, text -> chunks -> audio.
 
-An engine that cannot load its model (no checkpoint, chatterbox-tts not installed, no GPU
-where one was asked for) still constructs: it reports why in `health()` and every call raises
-EngineUnavailable with that reason, so the rest of the application keeps serving.
+Without its model it stays up as unavailable (deployments.chatterbox.loading).
 
 One model instance serves one call at a time (T3 and S3Gen keep per-call state and the random
 generator is process-wide), so calls take a lock. A stream takes it per chunk: concurrent streams
@@ -11,20 +9,19 @@ take turns chunk by chunk, and a stream that its caller abandons holds nothing.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
 from deployments.chatterbox.protocol import ChatterboxParams
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
 from deployments.chatterbox.voice_cache import VoiceCache
 from deployments.clips import checked_clip
-from deployments.errors import EngineUnavailable, InvalidRequest
+from deployments.errors import InvalidRequest
 
 if TYPE_CHECKING:
     from chatterbox.models.s3gen import S3Gen
@@ -32,74 +29,25 @@ if TYPE_CHECKING:
 
     from deployments.chatterbox.model import ChatterboxModel
 
-logger = logging.getLogger(__name__)
 
-MIN_REFERENCE_SEC = 1.0
+class ChatterboxEngine(CheckpointEngine):
+    model_name = "Chatterbox"
+    service_name = "Chatterbox"
 
-
-class _Unavailable(Exception):
-    """An expected reason not to load, worded for /health."""
-
-
-class ChatterboxEngine:
     def __init__(self, settings: ChatterboxSettings):
-        self.settings = settings
-        self.device: str | None = None
-        self.reason: str | None = None
-        self._model: ChatterboxModel | None = None
         self._voices: VoiceCache[Conditionals] | None = None
         self._lock = threading.Lock()
-        try:
-            self._model = self._load()
-        except _Unavailable as exc:
-            self.reason = str(exc)
-        except Exception as exc:
-            logger.exception("Chatterbox failed to load")
-            self.reason = f"the Chatterbox model failed to load: {type(exc).__name__}: {exc}"
-        if self.reason:
-            logger.warning("Chatterbox unavailable: %s", self.reason)
+        super().__init__(settings)
 
-    def _load(self) -> ChatterboxModel:
-        settings = self.settings
-        if settings.checkpoint_dir is None and settings.hub_repo is None:
-            raise _Unavailable("no Chatterbox checkpoint configured (set checkpoint_dir or hub_repo)")
+    def _build(self) -> ChatterboxModel:
         try:
-            import torch
-
+            from deployments.chatterbox import checkpoint
             from deployments.chatterbox.model import ChatterboxModel, voice_nbytes
         except ImportError as exc:
-            raise _Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
-
-        self.device = settings.device
-        if self.device == "auto":
-            self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise _Unavailable("device 'cuda' was asked for, but torch sees no CUDA device")
-        model = ChatterboxModel(self._checkpoint_dir(), self.device)
-        self._voices = VoiceCache(int(settings.voice_cache_mb * 2**20), voice_nbytes)
+            raise Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
+        model = ChatterboxModel(self._checkpoint_dir(checkpoint.REQUIRED_FILES), self.device)
+        self._voices = VoiceCache(int(self.settings.voice_cache_mb * 2**20), voice_nbytes)
         return model
-
-    def _checkpoint_dir(self) -> Path:
-        from deployments.chatterbox import checkpoint
-
-        try:
-            return checkpoint.locate(self.settings.checkpoint_dir, self.settings.hub_repo)
-        except checkpoint.CheckpointMissing as exc:
-            raise _Unavailable(str(exc)) from exc
-
-    # -- state ---------------------------------------------------------------------------------
-
-    @property
-    def available(self) -> bool:
-        return self._model is not None
-
-    def health(self) -> dict:
-        return {"available": self.available, "reason": self.reason, "device": self.device}
-
-    def _ready(self) -> ChatterboxModel:
-        if self._model is None:
-            raise EngineUnavailable(f"Chatterbox is unavailable: {self.reason}")
-        return self._model
 
     @property
     def sr(self) -> int:
@@ -125,10 +73,8 @@ class ChatterboxEngine:
         The clip is cut to `max_reference_duration_sec`, never beyond the deployment's setting.
         """
         model = self._ready()
-        limit = self.settings.max_reference_duration_sec
-        if max_reference_duration_sec is not None:
-            limit = min(limit, max_reference_duration_sec)
-        wav = checked_clip(audio, sample_rate, param="reference_audio", min_sec=MIN_REFERENCE_SEC, max_sec=limit)
+        wav = checked_clip(audio, sample_rate, param="reference_audio", min_sec=MIN_REFERENCE_SEC,
+                           max_sec=self._reference_limit(max_reference_duration_sec))
         with self._lock:
             voice = model.prepare_voice(wav, sample_rate)
         return model.save_voice(voice)
