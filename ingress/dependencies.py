@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -25,14 +26,33 @@ Kokoro = Annotated[KokoroClient, Depends(kokoro_client)]
 Speech = Annotated[SpeechService, Depends(speech_service)]
 
 
+FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def media_type(request: Request) -> str:
+    """The Content-Type without its parameters, lower case."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def unsupported_content_type(expected: str, got: str) -> APIError:
+    return APIError(400, f"Content-Type must be {expected}, got '{got or 'none'}'", code="unsupported_content_type")
+
+
 def json_body(request: Request) -> None:
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";")[0].strip().lower() != "application/json":
-        raise APIError(400, f"Content-Type must be application/json, got '{content_type or 'none'}'",
-                       code="unsupported_content_type")
+    if media_type(request) != "application/json":
+        raise unsupported_content_type("application/json", request.headers.get("content-type", ""))
 
 
 Model = TypeVar("Model", bound=BaseModel)
+
+
+async def validated_json(request: Request, model: type[Model]) -> Model:
+    """The JSON body as `model`, for routes that also take forms (FastAPI cannot parse both)."""
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise APIError(400, "Request body is not valid JSON") from None
+    return validated(model, body)
 
 
 def validated(model: type[Model], fields) -> Model:

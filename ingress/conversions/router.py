@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -13,7 +12,7 @@ from starlette.datastructures import UploadFile
 from ingress.audio.formats import MEDIA_TYPES
 from ingress.conversions.protocol import ConversionRequest, ConversionResponse
 from ingress.conversions.service import ConversionService, Converted, Upload
-from ingress.dependencies import validated
+from ingress.dependencies import FORM_TYPES, media_type, unsupported_content_type, validated, validated_json
 from ingress.errors import APIError
 
 router = APIRouter(tags=["Voice conversion"])
@@ -89,8 +88,8 @@ def _info_headers(converted: Converted) -> dict[str, str]:
 
 async def _conversion_input(http: Request) -> tuple[ConversionRequest, Upload, Upload | None]:
     """The request's fields, the audio to convert and a target recording sent as a file (if any)."""
-    content_type = http.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    content_type = media_type(http)
+    if content_type in FORM_TYPES:
         # Closing the form removes any upload Starlette spooled to a temporary file.
         async with http.form(max_files=2, max_fields=20) as form:
             files = {name: value for name, value in form.items() if isinstance(value, UploadFile)}
@@ -103,16 +102,11 @@ async def _conversion_input(http: Request) -> tuple[ConversionRequest, Upload, U
             raise APIError(400, "Send the audio once: as the file or as audio", param="audio")
         return request, audio, target
     if content_type == "application/json":
-        try:
-            body = await http.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise APIError(400, "Request body is not valid JSON") from None
-        request = validated(ConversionRequest, body)
+        request = await validated_json(http, ConversionRequest)
         if request.audio is None:
             raise APIError(400, "Missing required parameter: 'audio'", param="audio")
         return request, Upload(request.audio, "audio"), None
-    raise APIError(400, f"Content-Type must be multipart/form-data or application/json, got '{content_type or 'none'}'",
-                   code="unsupported_content_type")
+    raise unsupported_content_type("multipart/form-data or application/json", content_type)
 
 
 async def _file(files: dict[str, UploadFile], names: tuple[str, ...]) -> Upload | None:

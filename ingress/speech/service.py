@@ -7,6 +7,7 @@ import base64
 import logging
 from collections.abc import AsyncIterator
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 
 from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest, ReferenceAudio
@@ -78,9 +79,8 @@ class SpeechService:
         try:
             params = ChatterboxParams(no_watermark=request.no_watermark,
                                       **{name: value for name, value in sampling.items() if value is not None})
-        except ValidationError as error:
-            problem = error.errors()[0]
-            raise APIError(400, f"{problem['loc'][0]}: {problem['msg']}", param=str(problem["loc"][0])) from None
+        except ValidationError as error:  # the gateway's own handler words it like every invalid field
+            raise RequestValidationError(error.errors()) from None
         return ChatterboxRequest(request.input, voice, params, request.max_reference_duration_sec)
 
     async def _engine_call(self, request: SpeechRequest) -> tuple[EngineClient, EngineRequest | ChatterboxRequest]:
@@ -140,7 +140,6 @@ class SpeechService:
                              '"type": "server_error", "param": null, "code": null}}')
 
         return events()
-
 
     async def captioned(self, request: CaptionedSpeechRequest) -> CaptionedSpeech:
         result = await self.kokoro.synthesize(await self.engine_request(request, request.return_timestamps))

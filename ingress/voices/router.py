@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import mimetypes
 from typing import Annotated
 
@@ -13,7 +12,7 @@ from starlette.datastructures import UploadFile
 
 from deployments.voice_library import VoiceEntry
 from ingress.audio.uploads import DecodedAudio, decode_base64_audio, decode_upload
-from ingress.dependencies import json_body, validated
+from ingress.dependencies import FORM_TYPES, json_body, media_type, unsupported_content_type, validated, validated_json
 from ingress.errors import APIError
 from ingress.voices.protocol import ClonedVoice, CloneVoiceRequest, DeletedVoice, VoiceList, VoiceUpdate
 from ingress.voices.service import VoiceService
@@ -59,8 +58,8 @@ async def _clone_input(http: Request, voices: Voices) -> tuple[CloneVoiceRequest
     settings = voices.settings
     limits = {"max_bytes": settings.max_upload_bytes, "min_duration_s": settings.min_clone_s,
               "max_duration_s": settings.max_clone_s}
-    content_type = http.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    content_type = media_type(http)
+    if content_type in FORM_TYPES:
         # Closing the form removes any upload Starlette spooled to a temporary file.
         async with http.form(max_files=1, max_fields=10) as form:
             uploads = [form[name] for name in _CLIP_FIELDS if isinstance(form.get(name), UploadFile)]
@@ -73,17 +72,12 @@ async def _clone_input(http: Request, voices: Voices) -> tuple[CloneVoiceRequest
             raise APIError(400, "Send the clip once: as the file or as reference_audio", param="reference_audio")
         return request, await asyncio.to_thread(decode_upload, data, param="file", **limits)
     if content_type == "application/json":
-        try:
-            body = await http.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise APIError(400, "Request body is not valid JSON") from None
-        request = validated(CloneVoiceRequest, body)
+        request = await validated_json(http, CloneVoiceRequest)
         if request.reference_audio is None:
             raise APIError(400, "Missing required parameter: 'reference_audio'", param="reference_audio")
         return request, await asyncio.to_thread(decode_base64_audio, request.reference_audio,
                                                 param="reference_audio", **limits)
-    raise APIError(400, f"Content-Type must be multipart/form-data or application/json, got '{content_type or 'none'}'",
-                   code="unsupported_content_type")
+    raise unsupported_content_type("multipart/form-data or application/json", content_type)
 
 
 @router.get("/v1/voices/{voice}")
