@@ -39,7 +39,7 @@ from deployments.jobs.protocol import (
 from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.protocol import SAMPLE_RATE  # Chatterbox and S3Gen speak at 24 kHz too
 from deployments.kokoro.protocol import SpeechRequest as EngineRequest
-from deployments.voice_library import VoiceEntry, VoiceLibrary, name_key
+from deployments.voice_library import VoiceEntry, VoiceLibrary, is_kokoro_name
 from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.audio.output import AudioOutput  # a pure encoder, shared with the gateway
 from ingress.audio.uploads import DecodedAudio, decode_base64_audio  # pure decoders, shared with the gateway
@@ -179,8 +179,7 @@ class Operations:
     def voice_cloning(self, request: VoiceCloningRequest, control: JobControl) -> VoiceCloningResponse:
         """Prepare the voice, speak a sample with it, and only then store it: a failure stores nothing."""
         name = request.voice_name
-        kokoro_names = {name_key(alias) for voice in self.kokoro.voices(control) for alias in (voice.name, *voice.aliases)}
-        if name_key(name) in kokoro_names:
+        if is_kokoro_name(name, self.kokoro.voices(control)):
             raise JobFailed(f"'{name}' is a Kokoro voice name; choose another voice_name")
         clip = self._decode(request.reference_audio, "reference_audio", min_duration_s=self.library_settings.min_clone_s,
                             max_duration_s=self.library_settings.max_clone_s)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
-from deployments.voice_library.entry import VoiceEntry
+from deployments.kokoro.protocol import VoiceInfo
+from deployments.voice_library.entry import VoiceEntry, name_key
 
 # Kokoro names packs `<language><gender>_<name>`, for example `jf_alpha`: Japanese, female.
 _PACK_NAME = re.compile(r"([a-z])([fm])_")
@@ -24,3 +26,8 @@ def _pack_entry(name: str) -> VoiceEntry:
     description = f"Kokoro voice pack, {language} {gender}" if language else "Kokoro voice pack"
     return VoiceEntry(voice_id=name, speaker_name=name, gender=gender, description=description,
                       type="kokoro_pack", engine="kokoro")
+
+
+def is_kokoro_name(name: str, packs: Iterable[VoiceInfo]) -> bool:
+    """Whether `name` is a Kokoro pack or alias, compared as library names are: a clone may not shadow one."""
+    return name_key(name) in {name_key(alias) for voice in packs for alias in (voice.name, *voice.aliases)}

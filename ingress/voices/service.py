@@ -12,7 +12,7 @@ from deployments.chatterbox.protocol import ChatterboxRequest, PreparedVoice, Re
 from deployments.chatterbox.voices import clip_fields, store_clone
 from deployments.errors import EngineError, VoiceNotFound
 from deployments.kokoro.protocol import VoiceInfo
-from deployments.voice_library import VoiceEntry, VoiceLibrary, kokoro_pack_entries, name_key, voice_stats
+from deployments.voice_library import VoiceEntry, VoiceLibrary, is_kokoro_name, kokoro_pack_entries, voice_stats
 from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.audio.output import AudioOutput
 from ingress.audio.uploads import DecodedAudio
@@ -36,10 +36,6 @@ class VoiceService:
         except (APIError, EngineError):
             return []
 
-    async def _kokoro_names(self) -> set[str]:
-        """Pack names and aliases, compared as library names are: a cloned voice may not shadow them."""
-        return {name_key(name) for voice in await self._kokoro_voices() for name in (voice.name, *voice.aliases)}
-
     async def list(self) -> VoiceList:
         packs = kokoro_pack_entries([voice.name for voice in await self._kokoro_voices()])
         entries = await asyncio.to_thread(self.library.list) + packs
@@ -56,7 +52,7 @@ class VoiceService:
 
     async def clone(self, request: CloneVoiceRequest, clip: DecodedAudio) -> ClonedVoice:
         """Prepare the voice, speak a sample with it, and only then store it: a failure stores nothing."""
-        if name_key(request.name) in await self._kokoro_names():
+        if is_kokoro_name(request.name, await self._kokoro_voices()):
             raise APIError(400, f"'{request.name}' is a Kokoro voice name; choose another", param="name")
         conditionals = await self.chatterbox.prepare_voice(ReferenceAudio(clip.samples, clip.sample_rate),
                                                            request.max_reference_duration_sec)
@@ -78,7 +74,7 @@ class VoiceService:
                            usage_instructions=usage)
 
     async def update(self, id_or_name: str, update: VoiceUpdate) -> VoiceEntry:
-        if update.name is not None and name_key(update.name) in await self._kokoro_names():
+        if update.name is not None and is_kokoro_name(update.name, await self._kokoro_voices()):
             raise APIError(400, f"'{update.name}' is a Kokoro voice name; choose another", param="name")
         return await self._stored(self.library.update, id_or_name, name=update.name, description=update.description)
 
