@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml Makefile
 	# torch its native extensions are removed so its pure-Python parts import.
 	$(BIN)/pip install --quiet --no-deps chatterbox-tts==0.1.7 s3tokenizer==0.3.0 torchaudio==2.11.0 \
 		resemble-perth==1.0.1 conformer==0.3.2
-	$(BIN)/python -m deployments.chatterbox.torchaudio_cpu
+	$(BIN)/python install/torchaudio_cpu.py
 	touch $(STAMP)
 
 serve: install

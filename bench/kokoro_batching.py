@@ -22,7 +22,7 @@ import torch
 from bench.service import ROOT
 from deployments.kokoro.deployment import build_backend
 from deployments.kokoro.engine import KokoroEngine
-from deployments.kokoro.protocol import SAMPLE_RATE, SpeechRequest
+from deployments.kokoro.protocol import SAMPLE_RATE, KokoroRequest
 from deployments.kokoro.settings import KokoroSettings
 
 SENTENCES = [
@@ -44,7 +44,7 @@ def engine_for(settings: dict) -> KokoroEngine:
 
 
 def pieces(engine: KokoroEngine, count: int):
-    requests = [SpeechRequest(text=SENTENCES[i % len(SENTENCES)], voice="jm_kumo") for i in range(count)]
+    requests = [KokoroRequest(text=SENTENCES[i % len(SENTENCES)], voice="jm_kumo") for i in range(count)]
     return [piece for request in requests for piece in engine.plan(request)]
 
 

@@ -50,10 +50,10 @@ class EngineDirect:
 
     def run(self) -> tuple[float, float]:
         """Audio seconds and wall seconds for TEXTS."""
-        from deployments.kokoro.protocol import SpeechRequest
+        from deployments.kokoro.protocol import KokoroRequest
 
         start = time.perf_counter()
-        audio = sum(len(self.engine.synthesize(SpeechRequest(text=text, voice="jm_kumo"))) for text in TEXTS) / RATE
+        audio = sum(len(self.engine.synthesize(KokoroRequest(text=text, voice="jm_kumo"))) for text in TEXTS) / RATE
         return audio, time.perf_counter() - start
 
 

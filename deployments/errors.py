@@ -1,7 +1,9 @@
-"""Errors that engines raise and the gateway turns into HTTP answers.
+"""The errors of every layer below the front ends: engines, the voice library, the operations core.
 
-They cross the Ray handle boundary by pickling, so each keeps its whole state in
-`args`. `param` names the request field at fault.
+Front ends translate them: the gateway into an HTTP status in OpenAI's error shape, the job
+worker into a failed job (4xx and an engine that cannot load) or a retry (the rest). They
+cross the Ray handle boundary by pickling, so each keeps its whole state in `args`. `param`
+names the request field at fault, `code` is a short machine-readable reason.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 
 class EngineError(Exception):
     status_code = 500
-    error_type = "server_error"
+    default_code: str | None = None
+    retry_after_s: int | None = None  # transient: a client may try again after this long
 
-    def __init__(self, message: str, param: str | None = None):
-        super().__init__(message, param)
+    def __init__(self, message: str, param: str | None = None, code: str | None = None):
+        super().__init__(message, param, code)
         self.message = message
         self.param = param
+        self.code = code or self.default_code
 
     def __str__(self) -> str:
         return self.message
@@ -24,23 +28,68 @@ class InvalidRequest(EngineError):
     """The request cannot be served as asked (bad voice spec, text with nothing to say, ...)."""
 
     status_code = 400
-    error_type = "invalid_request_error"
 
 
 class VoiceNotFound(InvalidRequest):
-    def __init__(self, message: str, param: str | None = "voice"):
-        super().__init__(message, param)
+    """A request names a voice that no library and no engine has."""
+
+    def __init__(self, message: str, param: str | None = "voice", code: str | None = None):
+        super().__init__(message, param, code)
 
 
-class EngineUnavailable(EngineError):
-    """The engine could not load (no weights, no device); other engines keep serving."""
+class NoSuchVoice(VoiceNotFound):
+    """A voice looked up as a resource (its own route, a conversion target) does not exist: 404."""
 
-    status_code = 503
-    error_type = "service_unavailable"
+    status_code = 404
+    default_code = "voice_not_found"
 
 
 class PayloadTooLarge(EngineError):
     """An upload over its size limit."""
 
     status_code = 413
-    error_type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class EngineUnavailable(EngineError):
+    """The engine could not load (no weights, no device); other engines keep serving. Retrying does not help."""
+
+    status_code = 503
+    default_code = "engine_unavailable"
+
+
+class EngineUnreachable(EngineError):
+    """The engine's replicas did not answer (restarting, overloaded, gone): worth retrying shortly."""
+
+    status_code = 503
+    default_code = "engine_unreachable"
+    retry_after_s = 5
+
+
+class EngineTimeout(EngineError):
+    """The engine did not answer within the caller's time limit."""
+
+    status_code = 504
+    default_code = "timeout"
+
+
+def is_final(error: EngineError) -> bool:
+    """Whether asking again unchanged gives the same failure (a bad request, an engine without weights)."""
+    return error.status_code < 500 or isinstance(error, EngineUnavailable)
+
+
+def describe_validation_error(error: dict, noun: str = "parameter") -> tuple[str, str | None]:
+    """One pydantic error as (message, the field's dotted name); `noun` is what the dialect calls a field."""
+    location = [str(part) for part in error.get("loc", ()) if part not in ("body", "query", "path")]
+    param = ".".join(location) or None
+    kind = error.get("type")
+    if kind == "json_invalid":
+        return "Request body is not valid JSON", None
+    if kind == "missing":
+        return f"Missing required {noun}: '{param}'", param
+    if kind in ("model_attributes_type", "dict_type") and not location:
+        return "Request body must be a JSON object", None
+    if kind == "extra_forbidden":
+        return f"Unrecognized {noun}: '{param}'", param
+    message = error.get("msg", "Invalid value").removeprefix("Value error, ")
+    return (f"Invalid value for '{param}': {message}" if param else message), param

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ingress.audio.output import AudioOutput
+from audio.output import AudioOutput
 from tests.audio_checks import decode
 
 RATE = 24_000

@@ -17,7 +17,7 @@ import soundfile
 from ray import serve
 
 from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
-from deployments.conversion.protocol import ConversionRequest
+from deployments.conversion.protocol import S3GenRequest
 from deployments.protocol import SynthesisResult
 from tests.chatterbox_fixture import harmonic_clip
 from tests.conftest import APP_NAME, CONVERSION_PIECE_SEC
@@ -172,7 +172,7 @@ class Dubber:
     def __init__(self):
         self.conversion = serve.get_deployment_handle("Conversion", app_name=APP_NAME)
 
-    async def __call__(self, request: ConversionRequest) -> SynthesisResult:
+    async def __call__(self, request: S3GenRequest) -> SynthesisResult:
         return await self.conversion.convert.remote(request)
 
 
@@ -180,10 +180,10 @@ def test_second_application_converts_by_handle(base_url, target_voice):
     handle = serve.run(Dubber.bind(), name="dubber", route_prefix=None)
     samples = harmonic_clip(1.0, 16_000, f0=200)
     library = LibraryVoice(target_voice["voice_id"], target_voice["created_at"])
-    result = handle.remote(ConversionRequest(samples, 16_000, library)).result(timeout_s=120)
+    result = handle.remote(S3GenRequest(samples, 16_000, library)).result(timeout_s=120)
     assert result.sample_rate == 24_000 and result.audio.dtype == np.float32 and result.pieces == 1
     assert len(result.audio) == 24_000
     reference = ReferenceAudio(harmonic_clip(3.0, 22_050, f0=120), 22_050)
     with pytest.raises(ray.exceptions.RayTaskError, match="mono"):
-        handle.remote(ConversionRequest(np.zeros((2, 16_000), np.float32), 16_000, reference)).result(timeout_s=120)
+        handle.remote(S3GenRequest(np.zeros((2, 16_000), np.float32), 16_000, reference)).result(timeout_s=120)
     serve.delete("dubber")

@@ -3,7 +3,7 @@
 import numpy as np
 from ray import serve
 
-from deployments.kokoro.protocol import SpeechRequest
+from deployments.kokoro.protocol import KokoroRequest
 from deployments.protocol import AudioChunk, SynthesisResult
 
 
@@ -13,7 +13,7 @@ class Narrator:
         self.kokoro = serve.get_deployment_handle("Kokoro", app_name="chorus")
 
     async def __call__(self, text: str) -> tuple[SynthesisResult, list[AudioChunk], list[str]]:
-        request = SpeechRequest(text=text, voice="jm_kumo")
+        request = KokoroRequest(text=text, voice="jm_kumo")
         whole = await self.kokoro.synthesize.remote(request)
         chunks = [chunk async for chunk in self.kokoro.options(stream=True).stream.remote(request)]
         voices = [voice.name for voice in await self.kokoro.voices.remote()]

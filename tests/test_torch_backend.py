@@ -1,6 +1,6 @@
 """KModel on weights converted from the int8 ONNX export, true batching, and token timing.
 
-(deployments/kokoro/torch_weights.py, batched.py, torch_backend.py)
+(deployments/kokoro/torch_weights.py, padded_forward.py, torch_backend.py)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import onnx
 import onnxruntime
 import torch
 
-from deployments.kokoro import batched, torch_weights, weights
+from deployments.kokoro import padded_forward, torch_weights, weights
 from deployments.kokoro.protocol import SAMPLE_RATE
 from deployments.kokoro.torch_backend import TimedAudio, TorchBackend
 
@@ -156,8 +156,8 @@ def test_durations_track_the_onnx_model(backend: TorchBackend, onnx_results, ite
     duration lies near a rounding boundary can round the other way, by one unit."""
     for (ids, style, speed), (_, onnx_durations, onnx_continuous) in zip(items, onnx_results):
         input_ids, styles = [[0, *ids, 0]], torch.from_numpy(style).reshape(1, 256)
-        (continuous,) = batched.predict_durations(backend.model, input_ids, styles, [speed], rounded=False)
-        (durations,) = batched.predict_durations(backend.model, input_ids, styles, [speed])
+        (continuous,) = padded_forward.predict_durations(backend.model, input_ids, styles, [speed], rounded=False)
+        (durations,) = padded_forward.predict_durations(backend.model, input_ids, styles, [speed])
         assert np.max(np.abs(continuous.numpy() - onnx_continuous)) < 0.5
         differing = durations.numpy() != onnx_durations
         assert np.all(np.abs(durations.numpy() - onnx_durations) <= 1) and differing.mean() <= 0.1

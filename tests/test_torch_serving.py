@@ -18,7 +18,7 @@ from ray import serve
 from deployments.chatterbox.deployment import ChatterboxDeployment
 from deployments.conversion.deployment import ConversionDeployment
 from deployments.kokoro.deployment import KokoroDeployment
-from deployments.kokoro.protocol import SpeechRequest
+from deployments.kokoro.protocol import KokoroRequest
 from ingress.gateway import Gateway
 from tests.test_errors import assert_error
 
@@ -73,7 +73,7 @@ def test_batch_limits_follow_user_config(kokoro, library):
 
 def test_concurrent_requests_share_forward_passes_and_keep_their_timing(kokoro, metrics_port):
     texts = ["Short one.", "A somewhat longer sentence than that.", "Tiny.", "The last request in the batch, with a pause."]
-    requests = [SpeechRequest(text=t, voice="jm_kumo", word_timestamps=True) for t in texts]
+    requests = [KokoroRequest(text=t, voice="jm_kumo", word_timestamps=True) for t in texts]
     alone = [kokoro.synthesize.remote(r).result(timeout_s=120) for r in requests]
 
     async def together():

@@ -20,7 +20,7 @@ from deployments.chatterbox.protocol import ChatterboxParams
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
 from deployments.chatterbox.voice_cache import VoiceCache
-from deployments.clips import checked_clip
+from audio.clips import checked_clip
 from deployments.errors import InvalidRequest
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ CONDITIONALS = "conditionals.pt"  # the prepared voice, as stored in the library
 
 
 class Clip(Protocol):
-    """A decoded reference clip (ingress.audio.uploads.DecodedAudio)."""
+    """A decoded reference clip (audio.uploads.DecodedAudio)."""
 
     data: bytes
     format: str

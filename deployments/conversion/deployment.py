@@ -17,7 +17,7 @@ from ray import serve
 from deployments.chatterbox.protocol import LibraryVoice
 from deployments.chatterbox.voices import CONDITIONALS
 from deployments.conversion.engine import ConversionEngine
-from deployments.conversion.protocol import ConversionRequest
+from deployments.conversion.protocol import S3GenRequest
 from deployments.conversion.settings import ConversionSettings
 from deployments.protocol import EngineHealth, SynthesisResult
 from deployments.voice_library import VoiceLibrary
@@ -34,12 +34,12 @@ class ConversionDeployment:
         return EngineHealth(engine="conversion", status="ready" if self.engine.available else "unavailable",
                             backend=self.engine.device or "none", reason=self.engine.reason)
 
-    async def convert(self, request: ConversionRequest) -> SynthesisResult:
+    async def convert(self, request: S3GenRequest) -> SynthesisResult:
         # A worker thread: the replica keeps answering health checks while S3Gen works.
         audio, pieces = await asyncio.to_thread(self._convert, request)
         return SynthesisResult(audio, self.engine.sr, pieces, 0)
 
-    def _convert(self, request: ConversionRequest) -> tuple[np.ndarray, int]:
+    def _convert(self, request: S3GenRequest) -> tuple[np.ndarray, int]:
         target = request.target
         if isinstance(target, LibraryVoice):
             voice = target

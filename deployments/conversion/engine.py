@@ -17,7 +17,7 @@ import soxr
 
 from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
 from deployments.chatterbox.voice_cache import VoiceCache
-from deployments.clips import checked_clip
+from audio.clips import checked_clip
 from deployments.conversion.pieces import crossfade_join, split_at_pauses
 from deployments.conversion.protocol import MIN_INPUT_SEC
 from deployments.conversion.settings import ConversionSettings

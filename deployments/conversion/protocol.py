@@ -12,7 +12,7 @@ MIN_INPUT_SEC = 0.5  # S3Gen's tokens are 40 ms each: anything shorter is hardly
 
 
 @dataclass
-class ConversionRequest:
+class S3GenRequest:
     """Speech to re-speak in the target's voice, float32 mono `samples` at `sample_rate`.
 
     The answer is a deployments.protocol.SynthesisResult at 24 kHz, as long as the input;

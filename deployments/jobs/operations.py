@@ -38,11 +38,11 @@ from deployments.jobs.protocol import (
 )
 from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.protocol import SAMPLE_RATE  # Chatterbox and S3Gen speak at 24 kHz too
-from deployments.kokoro.protocol import SpeechRequest as EngineRequest
+from deployments.kokoro.protocol import KokoroRequest
 from deployments.voice_library import VoiceEntry, VoiceLibrary, is_kokoro_name
 from deployments.voice_library.settings import VoiceLibrarySettings
-from ingress.audio.output import AudioOutput  # a pure encoder, shared with the gateway
-from ingress.audio.uploads import DecodedAudio, decode_base64_audio  # pure decoders, shared with the gateway
+from audio.output import AudioOutput  # a pure encoder, shared with the gateway
+from audio.uploads import DecodedAudio, decode_base64_audio  # pure decoders, shared with the gateway
 from ingress.conversions.protocol import TransferInfo
 
 KOKORO_GENDERS = {"f": "female", "m": "male"}

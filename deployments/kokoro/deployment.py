@@ -16,9 +16,9 @@ from ray import serve
 
 from deployments.errors import EngineUnavailable
 from deployments.kokoro import metrics
-from deployments.kokoro.batching import PieceBatcher
+from deployments.kokoro.request_batcher import PieceBatcher
 from deployments.kokoro.engine import KokoroEngine, PlannedPiece, RenderedPiece
-from deployments.kokoro.protocol import SAMPLE_RATE, SpeechRequest, VoiceInfo
+from deployments.kokoro.protocol import SAMPLE_RATE, KokoroRequest, VoiceInfo
 from deployments.kokoro.scheduler import InferenceScheduler
 from deployments.kokoro.settings import BatchingConfig, KokoroSettings
 from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult, WordTiming
@@ -103,7 +103,7 @@ class KokoroDeployment:
     async def default_voice(self) -> str:
         return self.settings.default_voice
 
-    async def synthesize(self, request: SpeechRequest) -> SynthesisResult:
+    async def synthesize(self, request: KokoroRequest) -> SynthesisResult:
         self._require_ready()
         pieces = await asyncio.to_thread(lambda: list(self.engine.plan(request)))
         rendered = await asyncio.gather(*(self._run(p) for p in pieces))
@@ -114,7 +114,7 @@ class KokoroDeployment:
         audio = np.concatenate([piece.audio for piece in rendered])
         return SynthesisResult(audio, SAMPLE_RATE, len(pieces), sum(len(p.token_ids) for p in pieces), words)
 
-    async def stream(self, request: SpeechRequest) -> AsyncIterator[AudioChunk]:
+    async def stream(self, request: KokoroRequest) -> AsyncIterator[AudioChunk]:
         """Yield each piece as soon as it is spoken, rendering the next one meanwhile."""
         self._require_ready()
         if request.first_piece_max_tokens is None:

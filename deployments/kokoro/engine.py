@@ -16,7 +16,7 @@ import numpy as np
 from deployments.errors import InvalidRequest
 from deployments.kokoro import weights
 from deployments.kokoro.g2p import Phonemizer, SpokenWord
-from deployments.kokoro.protocol import SAMPLE_RATE, SpeechRequest, VoiceInfo
+from deployments.kokoro.protocol import SAMPLE_RATE, KokoroRequest, VoiceInfo
 from deployments.kokoro.text import Piece, TextSplitter
 from deployments.protocol import WordTiming
 
@@ -106,7 +106,7 @@ class KokoroEngine:
             aliases.setdefault(target, []).append(alias)
         return [VoiceInfo(name, sorted(aliases.get(name, []))) for name in self.voices.names()]
 
-    def plan(self, request: SpeechRequest) -> Iterator[PlannedPiece]:
+    def plan(self, request: KokoroRequest) -> Iterator[PlannedPiece]:
         """Resolve the voice at once (so errors come before any audio), then yield pieces lazily."""
         pack = self.voices.resolve(request.voice)
         if not request.text.strip():
@@ -118,7 +118,7 @@ class KokoroEngine:
             )
         return self._planned_pieces(request, pack)
 
-    def _planned_pieces(self, request: SpeechRequest, pack: np.ndarray) -> Iterator[PlannedPiece]:
+    def _planned_pieces(self, request: KokoroRequest, pack: np.ndarray) -> Iterator[PlannedPiece]:
         def phonemize(text: str) -> str:
             return self.phonemizer(text, request.lang_code)
 
@@ -165,6 +165,6 @@ class KokoroEngine:
             audio = np.concatenate([audio, np.zeros(int(planned.pause_after_s * SAMPLE_RATE), np.float32)])
         return RenderedPiece(audio, words)
 
-    def synthesize(self, request: SpeechRequest) -> np.ndarray:
+    def synthesize(self, request: KokoroRequest) -> np.ndarray:
         """Whole text at once, in this thread: the engine-direct path benchmarks measure."""
         return np.concatenate([self.render(piece).audio for piece in self.plan(request)])

@@ -13,7 +13,7 @@ SAMPLE_RATE = 24_000
 LangCode = Literal["a", "b"]
 
 
-class SpeechRequest(BaseModel):
+class KokoroRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1, description="Text to speak.")

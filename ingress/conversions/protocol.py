@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from ingress.audio.formats import AudioFormat
+from audio.formats import AudioFormat
 from ingress.speech.protocol import SampleRate
 
 TransferMode = Literal["embedding", "audio"]

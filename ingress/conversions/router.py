@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
-from ingress.audio.formats import MEDIA_TYPES
+from audio.formats import MEDIA_TYPES
 from ingress.conversions.protocol import ConversionRequest, ConversionResponse
 from ingress.conversions.service import ConversionService, Converted, Upload
 from ingress.dependencies import FORM_TYPES, media_type, unsupported_content_type, validated, validated_json

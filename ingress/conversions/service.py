@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
 from deployments.chatterbox.voices import library_voice
 from deployments.conversion.protocol import MIN_INPUT_SEC
-from deployments.conversion.protocol import ConversionRequest as EngineRequest
+from deployments.conversion.protocol import S3GenRequest
 from deployments.errors import VoiceNotFound
 from deployments.voice_library import VoiceLibrary
 from deployments.voice_library.settings import VoiceLibrarySettings
-from ingress.audio.output import AudioOutput
-from ingress.audio.uploads import DecodedAudio, decode_base64_audio, decode_upload
+from audio.output import AudioOutput
+from audio.uploads import DecodedAudio, decode_base64_audio, decode_upload
 from ingress.conversions.protocol import ConversionRequest, TransferInfo
 from ingress.engines import ConversionClient
 from ingress.errors import APIError

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from deployments.kokoro.protocol import SAMPLE_RATE
-from deployments.kokoro.protocol import SpeechRequest as EngineRequest
-from ingress.audio.output import AudioOutput
+from deployments.kokoro.protocol import KokoroRequest
+from audio.output import AudioOutput
 from ingress.dependencies import Kokoro, json_body
 from ingress.errors import APIError
 from ingress.simple.protocol import SynthesizeRequest, VoicesResponse

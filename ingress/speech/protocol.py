@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingress.audio.formats import AudioFormat
-from ingress.audio.processing import Normalization
+from audio.formats import AudioFormat
+from audio.processing import Normalization
 from ingress.text_fields import SpokenText
 
 KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")

@@ -8,7 +8,7 @@ import time
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 
-from ingress.audio.formats import MEDIA_TYPES
+from audio.formats import MEDIA_TYPES
 from ingress.dependencies import Kokoro, Speech, json_body
 from ingress.speech.protocol import (
     MODEL_NAMES,

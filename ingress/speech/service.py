@@ -13,11 +13,11 @@ from pydantic import ValidationError
 from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest, ReferenceAudio
 from deployments.chatterbox.voices import library_voice
 from deployments.kokoro.protocol import SAMPLE_RATE
-from deployments.kokoro.protocol import SpeechRequest as EngineRequest
+from deployments.kokoro.protocol import KokoroRequest
 from deployments.voice_library import VoiceLibrary
 from deployments.voice_library.settings import VoiceLibrarySettings
-from ingress.audio.output import AudioOutput
-from ingress.audio.uploads import decode_base64_audio
+from audio.output import AudioOutput
+from audio.uploads import decode_base64_audio
 from ingress.engines import ChatterboxClient, EngineClient, KokoroClient
 from ingress.errors import APIError
 from ingress.settings import GatewaySettings

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 from starlette.datastructures import UploadFile
 
 from deployments.voice_library import VoiceEntry
-from ingress.audio.uploads import DecodedAudio, decode_base64_audio, decode_upload
+from audio.uploads import DecodedAudio, decode_base64_audio, decode_upload
 from ingress.dependencies import FORM_TYPES, json_body, media_type, unsupported_content_type, validated, validated_json
 from ingress.errors import APIError
 from ingress.voices.protocol import ClonedVoice, CloneVoiceRequest, DeletedVoice, VoiceList, VoiceUpdate

@@ -14,8 +14,8 @@ from deployments.errors import EngineError, VoiceNotFound
 from deployments.kokoro.protocol import VoiceInfo
 from deployments.voice_library import VoiceEntry, VoiceLibrary, is_kokoro_name, kokoro_pack_entries, voice_stats
 from deployments.voice_library.settings import VoiceLibrarySettings
-from ingress.audio.output import AudioOutput
-from ingress.audio.uploads import DecodedAudio
+from audio.output import AudioOutput
+from audio.uploads import DecodedAudio
 from ingress.engines import ChatterboxClient, KokoroClient
 from ingress.errors import APIError
 from ingress.voices.protocol import ClonedVoice, CloneVoiceRequest, DeletedVoice, VoiceList, VoiceUpdate

@@ -5,7 +5,7 @@ torch, `import torchaudio` then fails while loading them. Chatterbox only uses t
 pure-Python parts (resampling, mel filterbanks), which work once the extensions are gone: torchaudio
 treats a missing `lib/*.so` as "extension not built". A CUDA build of torch needs none of this.
 
-Run `python -m deployments.chatterbox.torchaudio_cpu` after installing torchaudio; running it again
+Run `python install/torchaudio_cpu.py` after installing torchaudio; running it again
 does nothing.
 """
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ingress.audio.encoding import StreamEncoder, encode_whole
-from ingress.audio.processing import Normalization, Normalizer, StreamResampler
+from audio.encoding import StreamEncoder, encode_whole
+from audio.processing import Normalization, Normalizer, StreamResampler
 
 
 class AudioOutput:
