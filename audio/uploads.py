@@ -46,6 +46,22 @@ class DecodedAudio:
         return len(self.samples) / self.sample_rate
 
 
+@dataclass(frozen=True)
+class AudioUpload:
+    """Audio as a request carried it: a file's bytes, or base64 text from a JSON field."""
+
+    data: bytes | str = field(repr=False)
+    param: str  # the request field it came in, named in errors
+
+
+def decode_audio_upload(upload: AudioUpload, *, max_bytes: int, min_duration_s: float | None = None,
+                        max_duration_s: float | None = None) -> DecodedAudio:
+    """`decode_upload` or `decode_base64_audio`, by what the request carried."""
+    decode = decode_upload if isinstance(upload.data, bytes) else decode_base64_audio
+    return decode(upload.data, max_bytes=max_bytes, min_duration_s=min_duration_s, max_duration_s=max_duration_s,
+                  param=upload.param)
+
+
 def decode_base64_audio(text: str, *, max_bytes: int, min_duration_s: float | None = None,
                         max_duration_s: float | None = None, param: str) -> DecodedAudio:
     """`decode_upload` for base64 text, optionally a data URL; line breaks and missing padding are tolerated."""

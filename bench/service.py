@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -14,16 +13,12 @@ from typing import Self
 import httpx
 import yaml
 
+from deployments.network import free_port
+
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def embedded_config(port: int) -> dict:
@@ -36,7 +31,7 @@ class ServeRun:
     """`serve run` of the embedded default config on a free port, for the length of a `with` block."""
 
     def __enter__(self) -> Self:
-        port = _free_port()
+        port = free_port()
         self.config = embedded_config(port)
         self.base_url = f"http://127.0.0.1:{port}"
         self._config_file = tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=ROOT, prefix=".bench-config-")

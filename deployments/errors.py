@@ -85,9 +85,11 @@ def describe_validation_error(error: dict, noun: str = "parameter") -> tuple[str
     kind = error.get("type")
     if kind == "json_invalid":
         return "Request body is not valid JSON", None
+    if kind == "missing" and not location:
+        return "Request body is empty: send a JSON object", None
     if kind == "missing":
         return f"Missing required {noun}: '{param}'", param
-    if kind in ("model_attributes_type", "dict_type") and not location:
+    if kind in ("model_attributes_type", "model_type", "dict_type") and not location:
         return "Request body must be a JSON object", None
     if kind == "extra_forbidden":
         return f"Unrecognized {noun}: '{param}'", param

@@ -1,4 +1,4 @@
-"""FastAPI dependencies shared by the routers: services held by the gateway, request checks."""
+"""FastAPI dependencies shared by the routers: what the gateway holds, request checks."""
 
 from __future__ import annotations
 
@@ -9,22 +9,21 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from ingress.engines import KokoroClient
 from ingress.errors import APIError
-from ingress.speech.service import SpeechService
+from ingress.settings import GatewaySettings
+from operations.core import Operations
 
 
-def kokoro_client(request: Request) -> KokoroClient:
-    return request.app.state.kokoro
+def operations(request: Request) -> Operations:
+    return request.app.state.operations
 
 
-def speech_service(request: Request) -> SpeechService:
-    return request.app.state.speech
+def gateway_settings(request: Request) -> GatewaySettings:
+    return request.app.state.settings
 
 
-Kokoro = Annotated[KokoroClient, Depends(kokoro_client)]
-Speech = Annotated[SpeechService, Depends(speech_service)]
-
+Core = Annotated[Operations, Depends(operations)]
+Settings = Annotated[GatewaySettings, Depends(gateway_settings)]
 
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 

@@ -9,12 +9,9 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from deployments.jobs.settings import JobsSettings
-from deployments.voice_library import VoiceLibrary
 from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.auth import BearerKeys
 from ingress.conversions.router import router as conversions_router
-from ingress.conversions.service import ConversionService
-from ingress.engines import ChatterboxClient, ConversionClient, KokoroClient
 from ingress.errors import install_error_handlers
 from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.jobs.router import router as jobs_router
@@ -25,7 +22,7 @@ from ingress.speech.router import router as speech_router
 from ingress.speech.service import SpeechService
 from ingress.system.router import router as system_router
 from ingress.voices.router import router as voices_router
-from ingress.voices.service import VoiceService
+from operations.core import Operations
 
 logger = logging.getLogger("ray.serve")
 
@@ -39,20 +36,15 @@ def upload_body_limit(library: VoiceLibrarySettings) -> int:
     return -(-library.max_upload_bytes // 3) * 4 + (64 << 10)
 
 
-def create_api(settings: GatewaySettings, kokoro: KokoroClient, chatterbox: ChatterboxClient,
-               conversion: ConversionClient, library_settings: VoiceLibrarySettings, keys: BearerKeys,
-               jobs: JobService | None = None) -> FastAPI:
+def create_api(settings: GatewaySettings, operations: Operations, library_settings: VoiceLibrarySettings,
+               keys: BearerKeys, jobs: JobService | None = None) -> FastAPI:
+    """The gateway's FastAPI app over the operations core; also what the in-process tests serve."""
     api = FastAPI(title="Chorus", version="0.1.0",
                   description="Text-to-speech on Ray Serve: OpenAI speech, the simple /synthesize API, and more.")
     install_error_handlers(api)
-    library = VoiceLibrary(library_settings.root)
     api.state.settings = settings
-    api.state.kokoro = kokoro
-    api.state.chatterbox = chatterbox
-    api.state.conversion = conversion
-    api.state.speech = SpeechService(kokoro, chatterbox, library, library_settings, settings)
-    api.state.voices = VoiceService(library, library_settings, kokoro, chatterbox)
-    api.state.conversions = ConversionService(conversion, library, library_settings, settings)
+    api.state.operations = operations
+    api.state.speech = SpeechService(operations, settings)
     for router in (system_router, speech_router, simple_router, voices_router, conversions_router):
         api.include_router(router)
     if jobs is not None:
@@ -70,17 +62,15 @@ def create_api(settings: GatewaySettings, kokoro: KokoroClient, chatterbox: Chat
 @serve.deployment(name="Gateway", ray_actor_options={"num_cpus": 0.5}, max_ongoing_requests=64)
 @serve.ingress()
 class Gateway:
-    def __init__(self, engines: dict[str, DeploymentHandle], settings: dict | GatewaySettings,
-                 library: dict | VoiceLibrarySettings | None = None, jobs: dict | JobsSettings | None = None,
+    def __init__(self, engines: dict[str, DeploymentHandle], settings: GatewaySettings,
+                 library: VoiceLibrarySettings, jobs: JobsSettings | None = None,
                  job_worker: DeploymentHandle | None = None):
         """`engines`: the kokoro, chatterbox and conversion handles. `job_worker` is not called: binding it here makes
         Serve deploy the consumers with this application."""
-        self.settings = GatewaySettings.model_validate(settings)
-        self.library = VoiceLibrarySettings.model_validate(library or {})
-        self.kokoro = KokoroClient(engines["kokoro"], self.settings.request_timeout_s)
-        self.chatterbox = ChatterboxClient(engines["chatterbox"], self.settings.request_timeout_s)
-        self.conversion = ConversionClient(engines["conversion"], self.settings.request_timeout_s)
-        self.jobs = JobService(JobsSettings.model_validate(jobs)) if jobs is not None else None
+        self.settings = settings
+        self.library = library
+        self.operations = Operations.from_handles(engines, library, settings.request_timeout_s)
+        self.jobs = JobService(jobs) if jobs is not None else None
         self.keys = BearerKeys.from_settings(self.settings.api_key_hashes, self.settings.api_key_hashes_env)
         if self.keys.enabled:
             logger.info("API key authentication is on: every route but /health needs a bearer key")
@@ -93,5 +83,4 @@ class Gateway:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Ray Serve calls this on each replica after __init__: the API gets this replica's clients."""
-        return create_api(self.settings, self.kokoro, self.chatterbox, self.conversion, self.library, self.keys,
-                          self.jobs)
+        return create_api(self.settings, self.operations, self.library, self.keys, self.jobs)

@@ -32,11 +32,12 @@ class AppArgs(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    gateway: GatewaySettings = GatewaySettings()
-    kokoro: KokoroSettings = KokoroSettings()
-    chatterbox: ChatterboxSettings = Field(ChatterboxSettings(), description="Without a checkpoint it reports "
+    # Factories, not instances: paths resolve when a config is validated, against that process's data root.
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    kokoro: KokoroSettings = Field(default_factory=KokoroSettings)
+    chatterbox: ChatterboxSettings = Field(default_factory=ChatterboxSettings, description="Without a checkpoint it reports "
                                            "unavailable and its routes answer 503; the rest keeps serving.")
-    conversion: ConversionSettings = Field(ConversionSettings(), description="Voice conversion with S3Gen from "
+    conversion: ConversionSettings = Field(default_factory=ConversionSettings, description="Voice conversion with S3Gen from "
                                            "Chatterbox's checkpoint; without it /v1/audio/conversions answers 503.")
-    voice_library: VoiceLibrarySettings = VoiceLibrarySettings()
+    voice_library: VoiceLibrarySettings = Field(default_factory=VoiceLibrarySettings)
     jobs: JobsSettings | None = Field(None, description="The job API (/run, /status) and its consumers; off when unset.")

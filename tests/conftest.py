@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import time
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from deployments.network import free_port
 from tests.tls import write_self_signed
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -29,12 +29,6 @@ CHATTERBOX_MAX_NEW_TOKENS = 10
 CONVERSION_PIECE_SEC = 5
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory) -> Path:
     """The whole session serves HTTPS from this certificate, as a configured deployment would."""
@@ -44,7 +38,7 @@ def certificate(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def metrics_port() -> int:
-    return _free_port()
+    return free_port()
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +48,7 @@ def serve_instance(certificate, metrics_port):
 
     # Logical CPUs for scheduling only: every app the tests deploy (main, torch, broken) fits at once.
     ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port)
-    port = _free_port()
+    port = free_port()
     cert, key = certificate
     serve.start(http_options={"host": "127.0.0.1", "port": port, "ssl_certfile": str(cert), "ssl_keyfile": str(key)})
     yield port

@@ -61,7 +61,7 @@ def test_without_a_checkpoint_the_engine_is_unavailable_with_its_reason(tmp_path
         lambda: engine.load_voice(b""),
         lambda: engine.voice("v1", lambda: b""),
         lambda: engine.generate(TEXT, None),
-        lambda: engine.s3gen,
+        lambda: engine.sr,
     ]
     for call in calls:
         with pytest.raises(EngineUnavailable, match="checkpoint"):

@@ -359,7 +359,7 @@ def test_job_routes_need_a_key_when_keys_are_configured(tmp_path):
         async def status(self, job_id):
             raise AssertionError("the request got past authentication")
 
-    api = create_api(GatewaySettings(require_auth=False), kokoro=None, chatterbox=None, conversion=None,
+    api = create_api(GatewaySettings(require_auth=False), operations=None,
                      library_settings=VoiceLibrarySettings(root=tmp_path), keys=BearerKeys([key_digest("k")]), jobs=NoQueue())
     with TestClient(api) as http:
         for method, path in (("POST", "/run"), ("POST", "/runsync"), ("GET", "/status/x"), ("POST", "/cancel/x")):

@@ -1,4 +1,4 @@
-"""Kokoro's torch backend behind Serve: dynamic batching from user_config, and captioned speech."""
+"""Kokoro's torch backend behind Serve: dynamic batching from user_config, its queue depth, and captioned speech."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from deployments.conversion.deployment import ConversionDeployment
 from deployments.kokoro.deployment import KokoroDeployment
 from deployments.kokoro.protocol import KokoroRequest
 from ingress.gateway import Gateway
+from ingress.settings import AppArgs
 from tests.test_errors import assert_error
 
 APP = "chorus-torch"
@@ -30,12 +31,15 @@ WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", 
 
 
 def deploy(batching: dict, library: Path):
-    kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind({"backend": "torch"})
-    chatterbox = ChatterboxDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind({}, str(library))
-    conversion = ConversionDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind({}, str(library))
+    """ingress.app.build_app's graph, with Kokoro on torch and the batch limits as its user_config."""
+    config = AppArgs.model_validate({"gateway": {"require_auth": False}, "kokoro": {"backend": "torch"},
+                                     "voice_library": {"root": str(library)}})
+    root = config.voice_library.root
+    kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind(config.kokoro)
+    chatterbox = ChatterboxDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind(config.chatterbox, root)
+    conversion = ConversionDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind(config.conversion, root)
     gateway = Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(
-        {"kokoro": kokoro, "chatterbox": chatterbox, "conversion": conversion}, {"require_auth": False},
-        {"root": str(library)})
+        {"kokoro": kokoro, "chatterbox": chatterbox, "conversion": conversion}, config.gateway, config.voice_library)
     serve.run(gateway, name=APP, route_prefix=PREFIX)
     return serve.get_deployment_handle("Kokoro", app_name=APP)
 
@@ -94,6 +98,24 @@ def test_concurrent_requests_share_forward_passes_and_keep_their_timing(kokoro, 
             break  # at least one forward pass carried more than one piece
         assert time.monotonic() < deadline, f"no batch of two or more pieces was recorded ({total} batches)"
         time.sleep(2)
+
+
+def test_health_counts_the_pieces_waiting_for_a_forward_pass(kokoro):
+    # Twelve one-piece requests and eight pieces per pass: some wait while the first pass runs.
+    requests = [KokoroRequest(text=f"Request number {i}.", voice="jm_kumo") for i in range(12)]
+
+    async def watch() -> tuple[int, int]:
+        jobs = asyncio.gather(*(kokoro.synthesize.remote(r) for r in requests))
+        most = 0
+        while not jobs.done():
+            most = max(most, (await kokoro.health.remote()).queued_pieces)
+            await asyncio.sleep(0.02)
+        await jobs
+        return most, (await kokoro.health.remote()).queued_pieces
+
+    most, after = asyncio.run(watch())
+    assert most > 0, "no piece was ever reported waiting"
+    assert after == 0
 
 
 def assert_caption_timing(timestamps: list[dict], audio_s: float) -> None:

@@ -115,8 +115,8 @@ def test_a_failed_write_leaves_no_voice(library, monkeypatch):
         written.append(path)
         real_write(path, content)
 
-    real_write = store_module._write_synced
-    monkeypatch.setattr(store_module, "_write_synced", failing_write)
+    real_write = store_module.write_atomically
+    monkeypatch.setattr(store_module, "write_atomically", failing_write)
     with pytest.raises(OSError):
         clone(library, "Alice")
     assert written  # it failed part way, with a file already written
@@ -133,8 +133,8 @@ def _die_mid_write(root):
         written.append(path)
         real_write(path, content)
 
-    real_write = store_module._write_synced
-    store_module._write_synced = dying_write
+    real_write = store_module.write_atomically
+    store_module.write_atomically = dying_write
     clone(VoiceLibrary(root), "Alice")
 
 

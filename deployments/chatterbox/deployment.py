@@ -16,9 +16,8 @@ import numpy as np
 from ray import serve
 
 from deployments.chatterbox.engine import ChatterboxEngine
-from deployments.chatterbox.protocol import ChatterboxRequest, LibraryVoice, PreparedVoice, ReferenceAudio
+from deployments.chatterbox.protocol import CONDITIONALS, ChatterboxRequest, LibraryVoice, PreparedVoice, ReferenceAudio
 from deployments.chatterbox.settings import ChatterboxSettings
-from deployments.chatterbox.voices import CONDITIONALS
 from deployments.errors import EngineUnavailable, InvalidRequest
 from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
 from deployments.voice_library import VoiceLibrary
@@ -30,7 +29,7 @@ logger = logging.getLogger("ray.serve")
 @serve.deployment(name="Chatterbox", max_ongoing_requests=8,
                   ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"TQDM_DISABLE": "1"}}})
 class ChatterboxDeployment:
-    def __init__(self, settings: dict | ChatterboxSettings, library_root: str):
+    def __init__(self, settings: dict | ChatterboxSettings, library_root: Path | str):
         self.settings = ChatterboxSettings.model_validate(settings)
         self.library = VoiceLibrary(Path(library_root))
         self.engine = ChatterboxEngine(self.settings)

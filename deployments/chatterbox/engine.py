@@ -15,16 +15,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from audio.clips import checked_clip
 from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
 from deployments.chatterbox.protocol import ChatterboxParams
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
 from deployments.chatterbox.voice_cache import VoiceCache
-from audio.clips import checked_clip
 from deployments.errors import InvalidRequest
 
 if TYPE_CHECKING:
-    from chatterbox.models.s3gen import S3Gen
     from chatterbox.tts import Conditionals
 
     from deployments.chatterbox.model import ChatterboxModel
@@ -53,11 +52,6 @@ class ChatterboxEngine(CheckpointEngine):
     def sr(self) -> int:
         """Sample rate of the generated audio (24 kHz)."""
         return self._ready().sr
-
-    @property
-    def s3gen(self) -> S3Gen:
-        """The loaded S3Gen (speech tokens -> audio), for voice conversion on this replica."""
-        return self._ready().s3gen
 
     @property
     def builtin_voice(self) -> Conditionals | None:

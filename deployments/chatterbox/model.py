@@ -37,10 +37,6 @@ class ChatterboxModel:
         return self._tts.sr
 
     @property
-    def s3gen(self):
-        return self._tts.s3gen
-
-    @property
     def max_text_tokens(self) -> int:
         return self._tts.t3.hp.max_text_tokens
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+CONDITIONALS = "conditionals.pt"  # a prepared voice's artifact in the voice library (Conditionals.save)
+
 
 class ChatterboxParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

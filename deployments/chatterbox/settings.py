@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from deployments import paths
 
 
 class ChatterboxSettings(BaseModel):
@@ -15,7 +15,7 @@ class ChatterboxSettings(BaseModel):
 
     checkpoint_dir: Path | None = Field(None, description="Directory with ve.safetensors, t3_cfg.safetensors, "
                                         "s3gen.safetensors, tokenizer.json and optionally conds.pt (relative paths "
-                                        "are from the project root).")
+                                        "are from the data root).")
     hub_repo: str | None = Field(None, description="Hugging Face repository to download the checkpoint from when "
                                  "checkpoint_dir is unset or incomplete (for example ResembleAI/chatterbox); "
                                  "the hub is never contacted when this is unset.")
@@ -32,5 +32,5 @@ class ChatterboxSettings(BaseModel):
 
     @field_validator("checkpoint_dir")
     @classmethod
-    def _relative_to_project(cls, path: Path | None) -> Path | None:
-        return path if path is None or path.is_absolute() else PROJECT_ROOT / path
+    def _relative_to_data_root(cls, path: Path | None) -> Path | None:
+        return None if path is None else paths.resolve(path)

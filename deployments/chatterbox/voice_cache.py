@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
+
+from cachetools import LRUCache
 
 V = TypeVar("V")
 
@@ -17,32 +18,20 @@ class VoiceCache(Generic[V]):
     """
 
     def __init__(self, max_bytes: int, size_of: Callable[[V], int]):
-        self.max_bytes = max_bytes
-        self._size_of = size_of
-        self._entries: OrderedDict[str, tuple[V, int]] = OrderedDict()
-        self._bytes = 0
+        self._entries: LRUCache[str, V] = LRUCache(maxsize=max_bytes, getsizeof=size_of)
+        # cachetools caches are not thread-safe, and even a lookup reorders the LRU list.
         self._lock = threading.Lock()
 
     def get(self, key: str) -> V | None:
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            self._entries.move_to_end(key)
-            return entry[0]
+            return self._entries.get(key)
 
     def put(self, key: str, value: V) -> None:
-        size = self._size_of(value)
         with self._lock:
-            if key in self._entries:
-                self._bytes -= self._entries.pop(key)[1]
-            if size > self.max_bytes:
-                return
-            self._entries[key] = (value, size)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                _, (_, dropped) = self._entries.popitem(last=False)
-                self._bytes -= dropped
+            try:
+                self._entries[key] = value
+            except ValueError:  # larger than the whole budget: not kept, nor an older value under its key
+                self._entries.pop(key, None)
 
     def get_or_load(self, key: str, load: Callable[[], V]) -> V:
         # Loading happens outside the lock: two callers may both load a missing voice, and
@@ -55,10 +44,12 @@ class VoiceCache(Generic[V]):
 
     @property
     def total_bytes(self) -> int:
-        return self._bytes
+        return self._entries.currsize
 
     def __contains__(self, key: str) -> bool:
-        return key in self._entries
+        with self._lock:
+            return key in self._entries
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:
+            return len(self._entries)

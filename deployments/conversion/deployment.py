@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 from ray import serve
 
-from deployments.chatterbox.protocol import LibraryVoice
-from deployments.chatterbox.voices import CONDITIONALS
+from deployments.chatterbox.protocol import CONDITIONALS, LibraryVoice
 from deployments.conversion.engine import ConversionEngine
 from deployments.conversion.protocol import S3GenRequest
 from deployments.conversion.settings import ConversionSettings
@@ -25,7 +24,7 @@ from deployments.voice_library import VoiceLibrary
 
 @serve.deployment(name="Conversion", max_ongoing_requests=4, ray_actor_options={"num_cpus": 1})
 class ConversionDeployment:
-    def __init__(self, settings: dict | ConversionSettings, library_root: str):
+    def __init__(self, settings: dict | ConversionSettings, library_root: Path | str):
         self.settings = ConversionSettings.model_validate(settings)
         self.library = VoiceLibrary(Path(library_root))
         self.engine = ConversionEngine(self.settings)

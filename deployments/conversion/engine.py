@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soxr
 
+from audio.clips import checked_clip
 from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
 from deployments.chatterbox.voice_cache import VoiceCache
-from audio.clips import checked_clip
 from deployments.conversion.pieces import crossfade_join, split_at_pauses
 from deployments.conversion.protocol import MIN_INPUT_SEC
 from deployments.conversion.settings import ConversionSettings

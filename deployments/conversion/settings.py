@@ -7,14 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from deployments import paths
 
 
 class ConversionSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     checkpoint_dir: Path | None = Field(None, description="Chatterbox's checkpoint directory; only its "
-                                        "s3gen.safetensors is read (relative paths are from the project root).")
+                                        "s3gen.safetensors is read (relative paths are from the data root).")
     hub_repo: str | None = Field(None, description="Hugging Face repository to download s3gen.safetensors from "
                                  "when checkpoint_dir lacks it; the hub is never contacted when this is unset.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where S3Gen runs; auto: CUDA if present.")
@@ -27,5 +27,5 @@ class ConversionSettings(BaseModel):
 
     @field_validator("checkpoint_dir")
     @classmethod
-    def _relative_to_project(cls, path: Path | None) -> Path | None:
-        return path if path is None or path.is_absolute() else PROJECT_ROOT / path
+    def _relative_to_data_root(cls, path: Path | None) -> Path | None:
+        return None if path is None else paths.resolve(path)

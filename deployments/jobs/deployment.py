@@ -2,12 +2,15 @@
 
 The Celery adapter's configuration (Redis URL, queue, retries, dead-letter queues) is fixed
 when the class is decorated, so `job_worker` decorates it in the builder from the serve
-config. Handlers are plain methods: the adapter runs them on its own worker threads.
+config. Handlers are plain methods: the adapter runs them on its own worker threads, and each
+hands its job to the one event loop this replica keeps for the operations core, which is async.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 
 from celery.signals import task_postrun
 from ray import serve
@@ -16,25 +19,27 @@ from ray.serve.handle import DeploymentHandle
 from ray.serve.task_consumer import task_consumer, task_handler
 
 from deployments.jobs.control import JobCancelled, JobControl
-from deployments.jobs.engines import ChatterboxCalls, ConversionCalls, KokoroCalls
-from deployments.jobs.operations import Operations
+from deployments.jobs.dialect import JobDialect
 from deployments.jobs.protocol import JobFailed
 from deployments.jobs.records import JobRecords
 from deployments.jobs.settings import TASK_NAME, JobsSettings, autoscaling_config, task_processor_config
 from deployments.voice_library.settings import VoiceLibrarySettings
+from operations.core import Operations
+
+CHECK_INTERVAL_S = 0.5  # how often a running job looks for its cancellation and its deadline
 
 logger = logging.getLogger("ray.serve")
 
 
 class JobWorker:
-    def __init__(self, engines: dict[str, DeploymentHandle], settings: dict | JobsSettings,
-                 library: dict | VoiceLibrarySettings | None = None):
+    def __init__(self, engines: dict[str, DeploymentHandle], settings: JobsSettings, library: VoiceLibrarySettings):
         """`engines`: the kokoro, chatterbox and conversion handles, as the Gateway gets them."""
-        self.settings = JobsSettings.model_validate(settings)
-        self.records = JobRecords(self.settings.redis_url, self.settings.result_expiry_s, self.settings.record_ttl_s)
-        self.operations = Operations(KokoroCalls(engines["kokoro"]), ChatterboxCalls(engines["chatterbox"]),
-                                     ConversionCalls(engines["conversion"]),
-                                     VoiceLibrarySettings.model_validate(library or {}), self.settings)
+        self.settings = settings
+        self.records = JobRecords(settings.redis_url, settings.result_expiry_s, settings.record_ttl_s)
+        # A job may run up to max_job_s; its own deadline, not a per-call limit, stops it.
+        self.dialect = JobDialect(Operations.from_handles(engines, library, settings.max_job_s), settings)
+        self._loop = asyncio.new_event_loop()
+        threading.Thread(target=self._loop.run_forever, name="job-operations", daemon=True).start()
         # Once Celery has stored a final result (not a retry), the record expires with it.
         task_postrun.connect(self._task_done, weak=False)
 
@@ -48,7 +53,8 @@ class JobWorker:
         if not self.records.start(job_id):
             return None  # cancelled while it waited
         try:
-            output = self.operations.run(job_input, JobControl(job_id, self.records, self.settings.max_job_s))
+            control = JobControl(job_id, self.records, self.settings.max_job_s)
+            output = asyncio.run_coroutine_threadsafe(self._run(job_input, control), self._loop).result()
         except JobFailed as failure:
             output = {"error": str(failure)}
         except JobCancelled:
@@ -56,6 +62,16 @@ class JobWorker:
             output = None
         self.records.finish(job_id)  # before Celery stores the output, so a final status always has its times
         return output
+
+    async def _run(self, job_input: dict, control: JobControl) -> dict:
+        """The job, stopped (with its engine calls cancelled) as soon as it is cancelled or overdue."""
+        job = asyncio.ensure_future(self.dialect.run(job_input, control))
+        try:
+            while not (await asyncio.wait({job}, timeout=CHECK_INTERVAL_S))[0]:
+                await asyncio.to_thread(control.check)
+        finally:
+            job.cancel()  # a no-op once it is done
+        return job.result()
 
     def _task_done(self, task_id: str | None = None, state: str | None = None, **_) -> None:
         if state in ("SUCCESS", "FAILURE"):

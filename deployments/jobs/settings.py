@@ -8,7 +8,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from ray.serve.schema import CeleryAdapterConfig, TaskProcessorConfig
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from deployments import paths
+
 TASK_NAME = "chorus.job"
 AUTOSCALING_POLICY = "ray.serve.async_inference_autoscaling_policy:AsyncInferenceAutoscalingPolicy"
 
@@ -34,8 +35,8 @@ class JobsSettings(BaseModel):
     redis_url_env: str = Field("REDIS_URL", description="Environment variable read when redis_url is unset.")
     embedded_redis: bool = Field(True, description="Start a Redis on this machine when none is configured "
                                  "(one machine only: it listens on 127.0.0.1). Off in a cluster.")
-    redis_data_dir: Path = Field(Path("data/redis"), description="Append-only file of the embedded Redis "
-                                 "(relative to the project).")
+    redis_data_dir: Path = Field(Path("data/redis"), validate_default=True, description="Append-only file of "
+                                 "the embedded Redis (relative paths are from the data root).")
     queue_name: str = Field("chorus-jobs", min_length=1, description="Queue the gateway fills and consumers drain; "
                             "one per application sharing a Redis.")
     failed_queue_name: str = Field("chorus-jobs-failed", min_length=1,
@@ -62,8 +63,8 @@ class JobsSettings(BaseModel):
 
     @field_validator("redis_data_dir")
     @classmethod
-    def _relative_to_project(cls, path: Path) -> Path:
-        return path if path.is_absolute() else PROJECT_ROOT / path
+    def _relative_to_data_root(cls, path: Path) -> Path:
+        return paths.resolve(path)
 
     @model_validator(mode="after")
     def _visibility_covers_jobs(self) -> JobsSettings:

@@ -1,7 +1,8 @@
 """Ray Serve deployment for Kokoro: a thin shell over KokoroEngine and its backend.
 
-Pieces run either through the priority scheduler (onnx: one piece per inference thread) or
-through the dynamic batcher (torch: pieces from all requests share forward passes).
+Pieces run either through the priority scheduler (scheduler.py; onnx: one piece per inference
+thread) or, on a backend that batches requests, through the request batcher (request_batcher.py;
+torch: pieces from all requests share forward passes).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from ray import serve
 
 from deployments.errors import EngineUnavailable
 from deployments.kokoro import metrics
-from deployments.kokoro.request_batcher import PieceBatcher
 from deployments.kokoro.engine import KokoroEngine, PlannedPiece, RenderedPiece
 from deployments.kokoro.protocol import SAMPLE_RATE, KokoroRequest, VoiceInfo
+from deployments.kokoro.request_batcher import PieceBatcher
 from deployments.kokoro.scheduler import InferenceScheduler
 from deployments.kokoro.settings import BatchingConfig, KokoroSettings
 from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult, WordTiming
@@ -47,18 +48,21 @@ class KokoroDeployment:
     def __init__(self, settings: dict | KokoroSettings):
         self.settings = KokoroSettings.model_validate(settings)
         self.unavailable_reason: str | None = None
+        # Exactly one of them runs the pieces once the engine is loaded.
         self.batcher: PieceBatcher | None = None
+        self.scheduler: InferenceScheduler | None = None
         try:
             self.engine = KokoroEngine.from_packages(
                 build_backend(self.settings), self.settings.voice_dirs, self.settings.voice_aliases, self.settings.sentence_pause_s
             )
             self.engine.voices.resolve(self.settings.default_voice)
-            if self.engine.backend.timed:
+            if self.engine.backend.batches_requests:
                 self.batcher = PieceBatcher(self.engine, BatchingConfig())
+            else:
+                self.scheduler = InferenceScheduler(self.settings.inference_workers)
         except Exception as error:  # the gateway keeps serving and reports why
             logger.exception("Kokoro could not load")
             self.unavailable_reason = f"{type(error).__name__}: {error}"
-        self.scheduler = InferenceScheduler(self.settings.inference_workers)
 
     def reconfigure(self, user_config: dict) -> None:
         """Batch limits from the serve config's `user_config`; Serve calls this on every change."""
@@ -66,8 +70,14 @@ class KokoroDeployment:
         if self.batcher:
             self.batcher.configure(config)
 
+    @property
+    def queued_pieces(self) -> int:
+        """Pieces waiting to be rendered, in whichever of the batcher and the scheduler runs them."""
+        runner = self.batcher or self.scheduler
+        return runner.queued if runner else 0
+
     def _render(self, planned: PlannedPiece) -> RenderedPiece:
-        metrics.queue_depth.set(self.scheduler.queued, tags=metrics.ENGINE_TAGS)
+        """One piece on a scheduler thread, in a pass of its own (what its real-time factor times)."""
         started = time.perf_counter()
         rendered = self.engine.render(planned)
         rtf = len(rendered.audio) / SAMPLE_RATE / (time.perf_counter() - started)
@@ -77,10 +87,7 @@ class KokoroDeployment:
     async def _run(self, planned: PlannedPiece) -> RenderedPiece:
         if self.batcher:
             return await self.batcher.render(planned)
-        try:
-            return await self.scheduler.run(planned.index, self._render, planned)
-        finally:
-            metrics.queue_depth.set(self.scheduler.queued, tags=metrics.ENGINE_TAGS)
+        return await self.scheduler.run(planned.index, self._render, planned)
 
     def _require_ready(self) -> None:
         if self.unavailable_reason:
@@ -92,7 +99,7 @@ class KokoroDeployment:
             status="unavailable" if self.unavailable_reason else "ready",
             backend=self.settings.backend,
             reason=self.unavailable_reason,
-            queued_pieces=self.scheduler.queued,
+            queued_pieces=self.queued_pieces,
             max_batch_size=self.batcher.config.max_batch_size if self.batcher else 1,
         )
 

@@ -26,14 +26,20 @@ from deployments.kokoro.voices import VoiceCatalog
 
 
 class Backend(Protocol):
+    """What the engine and the deployment ask of a backend; the flags say which calls apply."""
+
     name: str
-    timed: bool  # synthesize_batch returns per-token durations (word timestamps, batching)
+    # synthesize_batch works and gives per-token durations: word timestamps need them.
+    returns_durations: bool
+    # One forward pass takes many pieces well: the deployment routes pieces through the request
+    # batcher (@serve.batch) instead of running one at a time on the scheduler's threads.
+    batches_requests: bool
 
     def infer(self, token_ids: list[int], style: np.ndarray, speed: float) -> np.ndarray: ...
 
-
-class TimedBackend(Backend, Protocol):
-    def synthesize_batch(self, items: Sequence[tuple[list[int], np.ndarray, float]]) -> list[TimedAudio]: ...
+    def synthesize_batch(self, items: Sequence[tuple[list[int], np.ndarray, float]]) -> list[TimedAudio]:
+        """Audio with per-token durations, one pass for all items; only where returns_durations."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,7 @@ class KokoroEngine:
         pack = self.voices.resolve(request.voice)
         if not request.text.strip():
             raise InvalidRequest("Input text is empty", param="input")
-        if request.word_timestamps and not self.backend.timed:
+        if request.word_timestamps and not self.backend.returns_durations:
             raise InvalidRequest(
                 f"Word timestamps need Kokoro's torch backend; this deployment runs {self.backend.name}",
                 param="return_timestamps",
@@ -141,14 +147,14 @@ class KokoroEngine:
 
     def render(self, planned: PlannedPiece) -> RenderedPiece:
         """One piece; safe to call from worker threads."""
-        if self.backend.timed:
+        if self.backend.returns_durations:  # the piece may ask for word timestamps
             return self.render_batch([planned])[0]
         return self._finish(planned, self.backend.infer(planned.token_ids, planned.style, planned.speed), None)
 
     def render_batch(self, pieces: Sequence[PlannedPiece]) -> list[RenderedPiece]:
-        """Many pieces in one forward pass (timed backends only); each keeps its own length."""
-        timed = self.backend.synthesize_batch([(p.token_ids, p.style, p.speed) for p in pieces])
-        return [self._finish(p, t.audio, t.token_spans()) for p, t in zip(pieces, timed, strict=True)]
+        """Many pieces in one forward pass (backends that return durations); each keeps its own length."""
+        results = self.backend.synthesize_batch([(p.token_ids, p.style, p.speed) for p in pieces])
+        return [self._finish(p, r.audio, r.token_spans()) for p, r in zip(pieces, results, strict=True)]
 
     def _finish(self, planned: PlannedPiece, audio: np.ndarray, token_spans: np.ndarray | None) -> RenderedPiece:
         """Trim mid-sentence cuts, place the words on the trimmed audio, append the pause."""

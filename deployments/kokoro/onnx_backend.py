@@ -13,7 +13,8 @@ from deployments.kokoro.onnx_graph import dequantized_conv_model_path
 
 class OnnxBackend:
     name = "onnx"
-    timed = False  # the export returns audio only, no durations
+    returns_durations = False  # the export returns audio only, so it has no synthesize_batch
+    batches_requests = False  # the export has no batch axis: pieces run one per inference thread
 
     def __init__(self, cache_dir: Path | str | None = None, intra_op_threads: int = 0,
                  providers: list[str] | None = None, float_convs: bool = True):

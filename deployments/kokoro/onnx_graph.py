@@ -18,8 +18,6 @@ under 1% of the run time.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from deployments.atomic_files import atomic_path
 
 # Bump when the rewrite changes, so that models built by an older rewrite are not reused.
 REWRITE_VERSION = 1
@@ -45,17 +45,10 @@ def dequantized_conv_model_path(int8_path: Path, cache_dir: Path) -> Path:
     model = onnx.load(int8_path)
     rewrite_quantized_convs(model)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    # Write and check a temporary file in the same directory, then rename: a crash or a
-    # concurrent replica never sees a half-written model.
-    with tempfile.NamedTemporaryFile(dir=cache_dir, prefix=".rewriting-", suffix=".onnx", delete=False) as tmp:
-        pass
-    try:
-        onnx.save(model, tmp.name)
-        onnx.checker.check_model(tmp.name)
-        os.replace(tmp.name, target)
-    except BaseException:
-        os.unlink(tmp.name)
-        raise
+    # Checked before it takes the target's name: a crash or a concurrent replica never sees a bad model.
+    with atomic_path(target) as tmp:
+        onnx.save(model, tmp)
+        onnx.checker.check_model(tmp)
     return target
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from deployments.kokoro import metrics
+
 
 class InferenceScheduler:
     def __init__(self, workers: int = 1):
@@ -24,13 +26,19 @@ class InferenceScheduler:
 
     @property
     def queued(self) -> int:
-        return len(self._pending)
+        """Jobs waiting for a worker; a cancelled one stays in the heap until its turn, uncounted."""
+        return sum(1 for _, _, future, _, _ in self._pending if not future.done())
 
     async def run(self, priority: int, function: Callable[..., Any], *args: Any) -> Any:
         future = asyncio.get_running_loop().create_future()
         heapq.heappush(self._pending, (priority, next(self._arrival), future, function, args))
         self._dispatch()
-        return await future  # cancelling this drops the job if it has not started
+        metrics.report_queue_depth(self.queued)
+        try:
+            return await future  # cancelling this drops the job if it has not started
+        finally:
+            # Jobs start when others finish (dispatched before this resumes) or leave when cancelled.
+            metrics.report_queue_depth(self.queued)
 
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()

@@ -1,29 +1,30 @@
-"""Configuration of the Kokoro deployment, read from the serve config's `args`."""
+"""Configuration of the Kokoro deployment, read from the serve config's `args`.
+
+Relative paths are from the data root (deployments/paths.py).
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from deployments import paths
 
-DEFAULT_OPENAI_VOICE_ALIASES = {
-    "alloy": "jf_alpha",
-    "coral": "jf_alpha",
-    "nova": "jf_nezumi",
-    "shimmer": "jf_gongitsune",
-    "sage": "jf_tebukuro",
-    "ballad": "jf_tebukuro",
-    "echo": "jm_kumo",
-    "onyx": "jm_kumo",
-    "ash": "jm_kumo",
-    "fable": "jm_kumo",
-    "verse": "jm_kumo",
-    "marin": "jf_nezumi",
-    "cedar": "jm_kumo",
-}
+
+OPENAI_ALIASES_FILE = Path("voices/openai_aliases.json")
+
+
+def openai_voice_aliases() -> dict[str, str]:
+    """OpenAI's voice names mapped to the bundled packs: data in voices/ under the data root (voices/README.md)."""
+    path = paths.resolve(OPENAI_ALIASES_FILE)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"kokoro.voice_aliases: {path} is missing; run from the project directory, set "
+                         f"${paths.DATA_ROOT_ENV} to it, or give voice_aliases in the serve config") from None
 
 
 class KokoroSettings(BaseModel):
@@ -40,16 +41,23 @@ class KokoroSettings(BaseModel):
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference (0: every core).")
     inference_workers: int = Field(1, ge=1, description="Pieces run at the same time in one replica.")
     providers: list[str] = Field(["CPUExecutionProvider"], description="onnxruntime execution providers, in order.")
-    voice_dirs: list[Path] = Field([Path("voices/kokoro")], description="Extra voice packs (.pt or .npy).")
-    voice_aliases: dict[str, str] = Field(DEFAULT_OPENAI_VOICE_ALIASES, description="Alias -> pack name.")
+    voice_dirs: list[Path] = Field([Path("voices/kokoro")], validate_default=True,
+                                   description="Extra voice packs (.pt or .npy).")
+    voice_aliases: dict[str, str] = Field(default_factory=openai_voice_aliases, description="Alias -> pack name "
+                                          "(default: OpenAI's voice names).")
     default_voice: str = Field("jf_alpha", description="Voice used when a request names none.")
     sentence_pause_s: float = Field(0.15, ge=0, le=2, description="Silence after each sentence.")
     stream_first_piece_tokens: int = Field(12, ge=8, description="Phoneme tokens in a stream's first piece.")
 
+    @field_validator("weights_dir", "cache_dir")
+    @classmethod
+    def _relative_to_data_root(cls, path: Path | None) -> Path | None:
+        return None if path is None else paths.resolve(path)
+
     @field_validator("voice_dirs")
     @classmethod
-    def _relative_to_project(cls, dirs: list[Path]) -> list[Path]:
-        return [d if d.is_absolute() else PROJECT_ROOT / d for d in dirs]
+    def _dirs_relative_to_data_root(cls, dirs: list[Path]) -> list[Path]:
+        return [paths.resolve(d) for d in dirs]
 
 
 class BatchingConfig(BaseModel):

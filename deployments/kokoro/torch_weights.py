@@ -31,9 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -44,6 +42,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
+from deployments.atomic_files import atomic_path, write_atomically
 from deployments.kokoro import weights
 
 # Bump when the conversion changes, so that files written by an older converter are rebuilt.
@@ -345,21 +344,6 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def _write_atomically(target: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same directory, then rename: readers never see half a file."""
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}-", delete=False) as tmp:
-        pass
-    try:
-        write(tmp.name)
-        with open(tmp.name, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(tmp.name, 0o644)  # readable by every replica, like any cached model
-        os.replace(tmp.name, target)
-    except BaseException:
-        os.unlink(tmp.name)
-        raise
-
-
 def _cached(cache: Path) -> dict | None:
     """The manifest of a complete, current conversion in `cache`, or None."""
     try:
@@ -386,8 +370,9 @@ def converted_weights(cache_dir: Path | str | None = None, force: bool = False) 
         checkpoint, report = convert(source)
         config = report.pop("config")
         cache.mkdir(parents=True, exist_ok=True)
-        _write_atomically(cache / CONVERTED_FILENAME, lambda path: torch.save(checkpoint, path))
-        _write_atomically(cache / CONFIG_FILENAME, lambda path: Path(path).write_text(json.dumps(config, indent=2)))
+        with atomic_path(cache / CONVERTED_FILENAME) as tmp:
+            torch.save(checkpoint, tmp)
+        write_atomically(cache / CONFIG_FILENAME, json.dumps(config, indent=2).encode())
         manifest = {
             "file": CONVERTED_FILENAME,
             "sha256": _sha256(cache / CONVERTED_FILENAME),
@@ -398,7 +383,7 @@ def converted_weights(cache_dir: Path | str | None = None, force: bool = False) 
             **report,
         }
         # The manifest goes last: its presence marks the conversion complete.
-        _write_atomically(cache / MANIFEST_FILENAME, lambda path: Path(path).write_text(json.dumps(manifest, indent=2)))
+        write_atomically(cache / MANIFEST_FILENAME, json.dumps(manifest, indent=2).encode())
     return cache / CONFIG_FILENAME, cache / CONVERTED_FILENAME, manifest
 
 

@@ -75,5 +75,6 @@ class VoiceCatalog:
     def _pack(self, name: str) -> np.ndarray:
         key = self.aliases.get(name.lower(), name)
         if key not in self.packs:
-            raise VoiceNotFound(f"Voice '{name}' not found. Available voices: {', '.join(self.names())}")
+            # The voice library's words, so every front end reports an unknown voice alike.
+            raise VoiceNotFound(f"Voice '{name}' not found in any library. Kokoro voices: {', '.join(self.names())}")
         return self.packs[key]

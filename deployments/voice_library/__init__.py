@@ -9,8 +9,8 @@ from deployments.voice_library.entry import (
     name_key,
     voice_stats,
 )
-from deployments.voice_library.packs import is_kokoro_name, kokoro_pack_entries
+from deployments.voice_library.packs import kokoro_pack_entries
 from deployments.voice_library.store import VoiceLibrary
 
-__all__ = ["Description", "Gender", "VoiceEntry", "VoiceLibrary", "VoiceName", "VoiceStats", "is_kokoro_name",
+__all__ = ["Description", "Gender", "VoiceEntry", "VoiceLibrary", "VoiceName", "VoiceStats",
            "kokoro_pack_entries", "name_key", "voice_stats"]

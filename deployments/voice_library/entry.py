@@ -48,6 +48,7 @@ class VoiceEntry(BaseModel):
     type: VoiceType = Field(description="kokoro_pack or user_cloned_voice")
     engine: Engine = Field(description="The engine that speaks with this voice")
     created_at: AwareDatetime | None = Field(None, description="When the voice was created (UTC)")
+    aliases: list[str] = Field([], description="Other names that select this voice (OpenAI's, for Kokoro packs)")
 
 
 class VoiceStats(BaseModel):

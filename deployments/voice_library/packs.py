@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 
-from deployments.kokoro.protocol import VoiceInfo
-from deployments.voice_library.entry import VoiceEntry, name_key
+from deployments.voice_library.entry import VoiceEntry
 
 # Kokoro names packs `<language><gender>_<name>`, for example `jf_alpha`: Japanese, female.
 _PACK_NAME = re.compile(r"([a-z])([fm])_")
@@ -15,19 +13,16 @@ _LANGUAGES = {"a": "American English", "b": "British English", "e": "Spanish", "
 _GENDERS = {"f": "female", "m": "male"}
 
 
-def kokoro_pack_entries(names: list[str]) -> list[VoiceEntry]:
-    return [_pack_entry(name) for name in names]
+def kokoro_pack_entries(names: list[str], aliases: dict[str, list[str]] | None = None) -> list[VoiceEntry]:
+    """Entries for Kokoro's packs; `aliases` maps a pack to the other names (OpenAI's) that select it."""
+    return [_pack_entry(name, (aliases or {}).get(name, [])) for name in names]
 
 
-def _pack_entry(name: str) -> VoiceEntry:
+def _pack_entry(name: str, aliases: list[str]) -> VoiceEntry:
     match = _PACK_NAME.match(name)
     gender = _GENDERS[match.group(2)] if match else "unknown"
     language = _LANGUAGES.get(match.group(1)) if match else None
     description = f"Kokoro voice pack, {language} {gender}" if language else "Kokoro voice pack"
     return VoiceEntry(voice_id=name, speaker_name=name, gender=gender, description=description,
-                      type="kokoro_pack", engine="kokoro")
+                      type="kokoro_pack", engine="kokoro", aliases=aliases)
 
-
-def is_kokoro_name(name: str, packs: Iterable[VoiceInfo]) -> bool:
-    """Whether `name` is a Kokoro pack or alias, compared as library names are: a clone may not shadow one."""
-    return name_key(name) in {name_key(alias) for voice in packs for alias in (voice.name, *voice.aliases)}

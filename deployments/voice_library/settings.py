@@ -6,14 +6,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from deployments import paths
 
 
 class VoiceLibrarySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    root: Path = Field(Path("data/voices"), description="Directory every replica shares (a shared volume in a "
-                       "cluster); relative paths are from the project root.")
+    root: Path = Field(Path("data/voices"), validate_default=True, description="Directory every replica shares "
+                       "(a shared volume in a cluster); relative paths are from the data root.")
     max_upload_bytes: int = Field(10 * 2**20, ge=1024, description="Largest reference clip or conversion input.")
     min_clone_s: float = Field(5, gt=0, description="Shortest reference clip for cloning.")
     max_clone_s: float = Field(60, gt=0, description="Longest reference clip for cloning (15-30 s works best).")
@@ -22,5 +22,5 @@ class VoiceLibrarySettings(BaseModel):
 
     @field_validator("root")
     @classmethod
-    def _relative_to_project(cls, root: Path) -> Path:
-        return root if root.is_absolute() else PROJECT_ROOT / root
+    def _relative_to_data_root(cls, root: Path) -> Path:
+        return paths.resolve(root)

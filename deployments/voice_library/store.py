@@ -27,6 +27,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from deployments.atomic_files import write_atomically
 from deployments.errors import InvalidRequest, VoiceNotFound
 from deployments.voice_library.entry import VoiceEntry, name_key
 
@@ -67,7 +68,7 @@ class VoiceLibrary:
             try:
                 files = {**artifacts, original_file: clip_bytes, _META: entry.model_dump_json(indent=2).encode()}
                 for file_name, content in files.items():
-                    _write_synced(staging / file_name, content)
+                    write_atomically(staging / file_name, content)
                 _fsync_directory(staging)
                 staging.rename(self.root / entry.voice_id)
                 _fsync_directory(self.root)
@@ -114,9 +115,7 @@ class VoiceLibrary:
             if name_key(updated.speaker_name) != name_key(entry.speaker_name):
                 self._check_name_free(updated.speaker_name)
             voice_dir = self._voice_dir(entry)
-            staged = voice_dir / f"{_STAGING_PREFIX}{_META}"
-            _write_synced(staged, updated.model_dump_json(indent=2).encode())
-            os.replace(staged, voice_dir / _META)
+            write_atomically(voice_dir / _META, updated.model_dump_json(indent=2).encode())
             _fsync_directory(voice_dir)
         return updated
 
@@ -181,13 +180,6 @@ def _validated_entry(**fields) -> VoiceEntry:
         field = str(problem["loc"][0])
         param = _PARAMS.get(field, field)
         raise InvalidRequest(f"Invalid {param}: {problem['msg'].removeprefix('Value error, ')}", param) from error
-
-
-def _write_synced(path: Path, content: bytes) -> None:
-    with open(path, "wb") as file:
-        file.write(content)
-        file.flush()
-        os.fsync(file.fileno())
 
 
 def _fsync_directory(path: Path) -> None:

@@ -8,8 +8,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from audio.formats import AudioFormat
 from ingress.speech.protocol import SampleRate
-
-TransferMode = Literal["embedding", "audio"]
+from operations.conversion import TransferInfo, TransferMode
 
 
 class ConversionRequest(BaseModel):
@@ -36,13 +35,6 @@ class ConversionRequest(BaseModel):
                                                      "target_speaker (the deployment's cap, 10 s, applies too).")
     return_json: bool = Field(False, description="Answer with JSON (base64 audio, durations, transfer_info) as the "
                               "hosted Chatterbox API does, instead of the audio bytes.")
-
-
-class TransferInfo(BaseModel):
-    transfer_mode: TransferMode = Field(description="embedding: a library voice; audio: a one-off recording.")
-    target_voice: str = Field(description="The library voice's name, or 'target_speaker' for a recording.")
-    voice_id: str | None = Field(description="The library voice's id; null for a recording.")
-    source: Literal["voice_library", "target_audio"]
 
 
 class ConversionResponse(BaseModel):

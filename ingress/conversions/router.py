@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from audio.formats import MEDIA_TYPES
+from audio.output import AudioOutput
+from audio.uploads import AudioUpload
 from ingress.conversions.protocol import ConversionRequest, ConversionResponse
-from ingress.conversions.service import ConversionService, Converted, Upload
-from ingress.dependencies import FORM_TYPES, media_type, unsupported_content_type, validated, validated_json
+from ingress.dependencies import (
+    FORM_TYPES,
+    Core,
+    Settings,
+    media_type,
+    unsupported_content_type,
+    validated,
+    validated_json,
+)
 from ingress.errors import APIError
+from operations.conversion import ConvertRequest
 
 router = APIRouter(tags=["Voice conversion"])
 # Multipart file fields (the first present is used): the input, and a target recording; the hosted API's names too.
 _INPUT_FILES = ("file", "audio", "input_audio")
 _TARGET_FILES = ("target_speaker", "target_audio")
-
-
-def conversion_service(request: Request) -> ConversionService:
-    return request.app.state.conversions
-
-
-Conversions = Annotated[ConversionService, Depends(conversion_service)]
 
 _FORM_FIELDS = {name: schema for name, schema in ConversionRequest.model_json_schema()["properties"].items()
                 if name not in ("audio", "target_speaker")}
@@ -60,33 +63,39 @@ _RESPONSES = {200: {
 
 
 @router.post("/v1/audio/conversions", openapi_extra=_BODY, responses=_RESPONSES, response_class=Response)
-async def convert_voice(http: Request, service: Conversions) -> Response:
+async def convert_voice(http: Request, core: Core, settings: Settings) -> Response:
     """Re-speak recorded speech in another voice (S3Gen): a library voice (`voice_name` or `voice_id`, the
     hosted API's `embedding` transfer mode) or the voice of a second recording (`target_speaker`, mode
     `audio`). Exactly one target. The output is as long as the input; input over 60 s is converted in
     pieces cut at pauses. Up to 10 MB of audio in any common format."""
     request, audio, target_file = await _conversion_input(http)
-    converted = await service.convert(request, audio, target_file)
+    if request.target_speaker is not None:
+        if target_file is not None:
+            raise APIError(400, "Send the target recording once: as a file or as target_speaker", param="target_speaker")
+        target_file = AudioUpload(request.target_speaker, "target_speaker")
+    converted = await core.conversion.convert(ConvertRequest(
+        audio, voice_name=request.voice_name, voice_id=request.voice_id, target_audio=target_file,
+        transfer_mode=request.transfer_mode, no_watermark=request.no_watermark,
+        max_reference_duration_sec=request.max_reference_duration_sec, max_input_s=settings.max_conversion_input_s))
+    result = converted.result
+    output = AudioOutput(request.response_format, result.sample_rate, request.sample_rate)
+    encoded = await asyncio.to_thread(output.whole, result.audio)  # minutes of audio: off the event loop
+    output_duration = len(result.audio) / result.sample_rate
+    info = converted.transfer_info
     if request.return_json:
         body = ConversionResponse(
-            audio=base64.b64encode(converted.audio).decode(), format=request.response_format,
-            sample_rate=converted.sample_rate, duration=round(converted.output_duration, 3),
-            input_duration=round(converted.input_duration, 3), pieces=converted.pieces,
-            transfer_info=converted.transfer_info)
+            audio=base64.b64encode(encoded).decode(), format=request.response_format, sample_rate=output.sample_rate,
+            duration=round(output_duration, 3), input_duration=round(converted.input_duration, 3),
+            pieces=result.pieces, transfer_info=info)
         return Response(body.model_dump_json(), media_type="application/json")
     headers = {"Content-Disposition": f"attachment; filename=converted.{request.response_format}",
-               **_info_headers(converted)}
-    return Response(converted.audio, media_type=MEDIA_TYPES[request.response_format], headers=headers)
+               "X-Input-Duration": f"{converted.input_duration:.3f}", "X-Output-Duration": f"{output_duration:.3f}",
+               "X-Transfer-Mode": info.transfer_mode, "X-Target": info.voice_id or info.target_voice,
+               "X-Pieces": str(result.pieces)}
+    return Response(encoded, media_type=MEDIA_TYPES[request.response_format], headers=headers)
 
 
-def _info_headers(converted: Converted) -> dict[str, str]:
-    info = converted.transfer_info
-    return {"X-Input-Duration": f"{converted.input_duration:.3f}", "X-Output-Duration": f"{converted.output_duration:.3f}",
-            "X-Transfer-Mode": info.transfer_mode, "X-Target": info.voice_id or info.target_voice,
-            "X-Pieces": str(converted.pieces)}
-
-
-async def _conversion_input(http: Request) -> tuple[ConversionRequest, Upload, Upload | None]:
+async def _conversion_input(http: Request) -> tuple[ConversionRequest, AudioUpload, AudioUpload | None]:
     """The request's fields, the audio to convert and a target recording sent as a file (if any)."""
     content_type = media_type(http)
     if content_type in FORM_TYPES:
@@ -105,10 +114,10 @@ async def _conversion_input(http: Request) -> tuple[ConversionRequest, Upload, U
         request = await validated_json(http, ConversionRequest)
         if request.audio is None:
             raise APIError(400, "Missing required parameter: 'audio'", param="audio")
-        return request, Upload(request.audio, "audio"), None
+        return request, AudioUpload(request.audio, "audio"), None
     raise unsupported_content_type("multipart/form-data or application/json", content_type)
 
 
-async def _file(files: dict[str, UploadFile], names: tuple[str, ...]) -> Upload | None:
+async def _file(files: dict[str, UploadFile], names: tuple[str, ...]) -> AudioUpload | None:
     name = next((name for name in names if name in files), None)
-    return Upload(await files[name].read(), name) if name else None
+    return AudioUpload(await files[name].read(), name) if name else None

@@ -4,12 +4,13 @@ and Kokoro-FastAPI's POST /dev/captioned_speech."""
 from __future__ import annotations
 
 import time
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from audio.formats import MEDIA_TYPES
-from ingress.dependencies import Kokoro, Speech, json_body
+from ingress.dependencies import Core, json_body
 from ingress.speech.protocol import (
     MODEL_NAMES,
     CaptionedSpeech,
@@ -18,9 +19,17 @@ from ingress.speech.protocol import (
     ModelList,
     SpeechRequest,
 )
+from ingress.speech.service import SpeechService
 
 router = APIRouter(tags=["OpenAI speech"])
 _STARTED = int(time.time())
+
+
+def speech_service(request: Request) -> SpeechService:
+    return request.app.state.speech
+
+
+Speech = Annotated[SpeechService, Depends(speech_service)]
 
 
 @router.post("/v1/audio/speech", dependencies=[Depends(json_body)],
@@ -53,7 +62,8 @@ async def list_models() -> ModelList:
 
 
 @router.get("/v1/audio/voices")
-async def list_voices(kokoro: Kokoro) -> dict:
+async def list_voices(core: Core) -> dict:
+    kokoro = core.speech.kokoro
     voices = await kokoro.voices()
     return {
         "voices": [voice.name for voice in voices],

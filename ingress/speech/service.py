@@ -1,25 +1,16 @@
-"""Serving logic for /v1/audio/speech: request -> engine call -> response bytes or events."""
+"""The OpenAI speech dialect over the operations core: wire request -> SpeakRequest, audio -> bytes or events."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import json
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
-
-from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest, ReferenceAudio
-from deployments.chatterbox.voices import library_voice
-from deployments.kokoro.protocol import SAMPLE_RATE
-from deployments.kokoro.protocol import KokoroRequest
-from deployments.voice_library import VoiceLibrary
-from deployments.voice_library.settings import VoiceLibrarySettings
 from audio.output import AudioOutput
-from audio.uploads import decode_base64_audio
-from ingress.engines import ChatterboxClient, EngineClient, KokoroClient
-from ingress.errors import APIError
+from audio.uploads import AudioUpload
+from deployments.errors import InvalidRequest
+from ingress.errors import ErrorResponse, error_model
 from ingress.settings import GatewaySettings
 from ingress.speech.protocol import (
     CHATTERBOX_MODEL,
@@ -32,130 +23,105 @@ from ingress.speech.protocol import (
     SpeechUsage,
     WordTimestamp,
 )
+from operations.core import Operations
+from operations.speech import SpeakRequest, Speech
 
 logger = logging.getLogger("ray.serve")
+CHATTERBOX_FIELDS = ("exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p", "seed",
+                     "chunk_size", "no_watermark")
+_reported_unknown_fields: set[str] = set()
+
+
+def report_unknown_fields(request: SpeechRequest) -> None:
+    """OpenAI-dialect requests tolerate fields newer clients send; log each unknown name once, so a typo shows."""
+    new = sorted(set(request.model_extra or {}) - _reported_unknown_fields)
+    if new:
+        _reported_unknown_fields.update(new)
+        logger.warning("Ignoring unknown field(s) in /v1/audio/speech requests: %s", ", ".join(new))
 
 
 class SpeechService:
-    def __init__(self, kokoro: KokoroClient, chatterbox: ChatterboxClient, library: VoiceLibrary,
-                 library_settings: VoiceLibrarySettings, settings: GatewaySettings):
-        self.kokoro = kokoro
-        self.chatterbox = chatterbox
-        self.library = library
-        self.library_settings = library_settings
+    def __init__(self, operations: Operations, settings: GatewaySettings):
+        self.operations = operations
         self.settings = settings
 
-    def _check(self, request: SpeechRequest) -> None:
+    def speak_request(self, request: SpeechRequest, word_timestamps: bool = False) -> SpeakRequest:
+        report_unknown_fields(request)
         if request.model not in MODEL_NAMES:
-            raise APIError(400, f"Model '{request.model}' not found. Available: {', '.join(MODEL_NAMES)}",
-                           param="model", code="model_not_found")
+            raise InvalidRequest(f"Model '{request.model}' not found. Available: {', '.join(MODEL_NAMES)}",
+                                 param="model", code="model_not_found")
         if len(request.input) > self.settings.max_input_chars:
-            raise APIError(400, f"input is {len(request.input)} characters; the limit is {self.settings.max_input_chars}",
-                           param="input", code="string_above_max_length")
+            raise InvalidRequest(f"input is {len(request.input)} characters; the limit is "
+                                 f"{self.settings.max_input_chars}", param="input", code="string_above_max_length")
+        chatterbox = request.model == CHATTERBOX_MODEL
+        params = {name: getattr(request, name) for name in CHATTERBOX_FIELDS if getattr(request, name) is not None}
+        reference = AudioUpload(request.reference_audio, "reference_audio") if request.reference_audio else None
+        return SpeakRequest(
+            text=request.input, engine="chatterbox" if chatterbox else "kokoro", voice=request.voice,
+            reference_audio=reference, speed=request.speed, lang_code=request.lang_code or "a",
+            word_timestamps=word_timestamps, chatterbox_params=params if chatterbox else {},
+            max_reference_duration_sec=request.max_reference_duration_sec)
 
-    async def engine_request(self, request: SpeechRequest, word_timestamps: bool = False) -> EngineRequest:
-        """The Kokoro request for an OpenAI speech request (any model name but chatterbox)."""
-        self._check(request)
-        if word_timestamps and request.model == CHATTERBOX_MODEL:
-            raise APIError(400, "Word timestamps come from Kokoro's durations; use a Kokoro model", param="model")
-        return EngineRequest(text=request.input, voice=request.voice or await self.kokoro.default_voice(),
-                             speed=request.speed, lang_code=request.lang_code or "a", word_timestamps=word_timestamps)
-
-    async def chatterbox_request(self, request: SpeechRequest) -> ChatterboxRequest:
-        self._check(request)
-        if request.voice and request.reference_audio:
-            raise APIError(400, "Give either voice or reference_audio, not both", param="voice")
-        voice = None
-        if request.reference_audio:
-            clip = await asyncio.to_thread(decode_base64_audio, request.reference_audio, param="reference_audio",
-                                           max_bytes=self.library_settings.max_upload_bytes,
-                                           max_duration_s=self.library_settings.max_clone_s)
-            voice = ReferenceAudio(clip.samples, clip.sample_rate)
-        elif request.voice:
-            entry = await asyncio.to_thread(self.library.get, request.voice)
-            voice = library_voice(entry, request.voice, "voice", "Chatterbox speaks only")
-        sampling = {name: getattr(request, name) for name in (
-            "exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p", "seed", "chunk_size")}
-        try:
-            params = ChatterboxParams(no_watermark=request.no_watermark,
-                                      **{name: value for name, value in sampling.items() if value is not None})
-        except ValidationError as error:  # the gateway's own handler words it like every invalid field
-            raise RequestValidationError(error.errors()) from None
-        return ChatterboxRequest(request.input, voice, params, request.max_reference_duration_sec)
-
-    async def _engine_call(self, request: SpeechRequest) -> tuple[EngineClient, EngineRequest | ChatterboxRequest]:
-        if request.model == CHATTERBOX_MODEL:
-            return self.chatterbox, await self.chatterbox_request(request)
-        return self.kokoro, await self.engine_request(request)
-
-    def output_for(self, request: SpeechRequest) -> AudioOutput:
-        # Kokoro and Chatterbox both speak at 24 kHz.
-        return AudioOutput(request.response_format, SAMPLE_RATE, request.sample_rate,
+    @staticmethod
+    def output_for(request: SpeechRequest, sample_rate: int) -> AudioOutput:
+        return AudioOutput(request.response_format, sample_rate, request.sample_rate,
                            request.normalization or request.audio_normalization)
 
     async def whole(self, request: SpeechRequest) -> bytes:
-        engine, engine_request = await self._engine_call(request)
-        result = await engine.synthesize(engine_request)
-        return self.output_for(request).whole(result.audio)
+        spoken = await self.operations.speech.synthesize(self.speak_request(request))
+        return self.output_for(request, spoken.result.sample_rate).whole(spoken.result.audio)
+
+    async def _stream(self, request: SpeechRequest, word_timestamps: bool = False) -> tuple[Speech, AudioOutput]:
+        speech = await self.operations.speech.stream(self.speak_request(request, word_timestamps))
+        return speech, self.output_for(request, speech.sample_rate)
 
     async def audio_stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
-        """Resolve and start synthesis now; the returned iterator yields encoded bytes."""
-        engine, engine_request = await self._engine_call(request)
-        chunks = await engine.stream(engine_request)
-        output = self.output_for(request)
+        """Resolve and start synthesis now (errors before the first byte); the iterator yields encoded bytes."""
+        speech, output = await self._stream(request)
 
         async def encoded() -> AsyncIterator[bytes]:
-            async for chunk in chunks:
-                data = output.process(chunk.audio)
-                if data:
+            async for chunk in speech.chunks:
+                if data := output.process(chunk.audio):
                     yield data
-            tail = output.finish()
-            if tail:
+            if tail := output.finish():
                 yield tail
 
         return encoded()
 
     async def event_stream(self, request: SpeechRequest) -> AsyncIterator[str]:
         """Server-sent events: speech.audio.delta per chunk, then speech.audio.done (or an error event)."""
-        engine, engine_request = await self._engine_call(request)
-        chunks = await engine.stream(engine_request)
-        output = self.output_for(request)
+        speech, output = await self._stream(request)
 
         async def events() -> AsyncIterator[str]:
             tokens = 0
             try:
-                async for chunk in chunks:
+                async for chunk in speech.chunks:
                     tokens += chunk.tokens
-                    data = output.process(chunk.audio)
-                    if data:
-                        yield _event(SpeechAudioDelta(audio=base64.b64encode(data).decode()).model_dump_json())
-                tail = output.finish()
-                if tail:
-                    yield _event(SpeechAudioDelta(audio=base64.b64encode(tail).decode()).model_dump_json())
-                usage = SpeechUsage(input_tokens=tokens, output_tokens=0, total_tokens=tokens)
-                yield _event(SpeechAudioDone(usage=usage).model_dump_json())
+                    if data := output.process(chunk.audio):
+                        yield _event(SpeechAudioDelta(audio=base64.b64encode(data).decode()))
+                if tail := output.finish():
+                    yield _event(SpeechAudioDelta(audio=base64.b64encode(tail).decode()))
+                yield _event(SpeechAudioDone(usage=SpeechUsage(input_tokens=tokens, output_tokens=0,
+                                                               total_tokens=tokens)))
             except Exception:  # after the first byte an error can only be reported in-band
                 logger.exception("speech stream failed")
-                yield _event('{"type": "error", "error": {"message": "Synthesis failed mid-stream", '
-                             '"type": "server_error", "param": null, "code": null}}')
+                yield _error_event(error_model(500, "Synthesis failed mid-stream"))
 
         return events()
 
     async def captioned(self, request: CaptionedSpeechRequest) -> CaptionedSpeech:
-        result = await self.kokoro.synthesize(await self.engine_request(request, request.return_timestamps))
-        audio = self.output_for(request).whole(result.audio)
-        return _captioned(audio, request.response_format, result.words)
+        spoken = await self.operations.speech.synthesize(self.speak_request(request, request.return_timestamps))
+        audio = self.output_for(request, spoken.result.sample_rate).whole(spoken.result.audio)
+        return _captioned(audio, request.response_format, spoken.result.words)
 
     async def captioned_stream(self, request: CaptionedSpeechRequest) -> AsyncIterator[str]:
         """Newline-delimited JSON: one line per spoken piece (its audio bytes and its words), then the tail."""
-        chunks = await self.kokoro.stream(await self.engine_request(request, request.return_timestamps))
-        output = self.output_for(request)
+        speech, output = await self._stream(request, request.return_timestamps)
 
         async def lines() -> AsyncIterator[str]:
-            async for chunk in chunks:
+            async for chunk in speech.chunks:
                 yield _captioned(output.process(chunk.audio), request.response_format, chunk.words).model_dump_json() + "\n"
-            tail = output.finish()
-            if tail:
+            if tail := output.finish():
                 yield _captioned(tail, request.response_format, []).model_dump_json() + "\n"
 
         return lines()
@@ -166,5 +132,9 @@ def _captioned(audio: bytes, audio_format: str, words) -> CaptionedSpeech:
     return CaptionedSpeech(audio=base64.b64encode(audio).decode(), audio_format=audio_format, timestamps=timestamps)
 
 
-def _event(payload: str) -> str:
-    return f"data: {payload}\n\n"
+def _event(payload: SpeechAudioDelta | SpeechAudioDone) -> str:
+    return f"data: {payload.model_dump_json()}\n\n"
+
+
+def _error_event(error: ErrorResponse) -> str:
+    return f"data: {json.dumps({'type': 'error', **error.model_dump()})}\n\n"

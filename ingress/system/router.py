@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ingress.engines import EngineClient
-from ingress.errors import APIError
+from deployments.errors import EngineError
+from ingress.dependencies import Core
+from operations.engines import EngineClient
 
 router = APIRouter(tags=["System"])
 HEALTH_TIMEOUT_S = 2.0
@@ -22,15 +23,14 @@ HEALTH_TIMEOUT_S = 2.0
 async def _engine_health(client: EngineClient) -> dict:
     try:
         return asdict(await asyncio.wait_for(client.health(), HEALTH_TIMEOUT_S))
-    except (TimeoutError, APIError) as error:
+    except (TimeoutError, EngineError) as error:
         return {"engine": client.engine, "status": "unavailable", "reason": str(error) or "health check timed out"}
 
 
 @router.get("/health")
-async def health(request: Request) -> JSONResponse:
-    clients = (request.app.state.kokoro, request.app.state.chatterbox, request.app.state.conversion)
-    engines = {client.engine: state for client, state in
-               zip(clients, await asyncio.gather(*(_engine_health(c) for c in clients)), strict=True)}
+async def health(core: Core) -> JSONResponse:
+    states = await asyncio.gather(*(_engine_health(client) for client in core.engines))
+    engines = {client.engine: state for client, state in zip(core.engines, states, strict=True)}
     ready = [state["status"] == "ready" for state in engines.values()]
     status = "ok" if all(ready) else "degraded" if any(ready) else "unavailable"
     return JSONResponse({"status": status, "engines": engines}, status_code=200 if any(ready) else 503)

@@ -1,0 +1,145 @@
+"""Clients of the engine deployments: typed calls with a time limit, engine errors passed on intact.
+
+Whatever a call raises leaves here as an EngineError: the replica's own error as it raised it,
+EngineTimeout past the time limit, EngineUnreachable when Ray could not deliver the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from ray.serve.handle import DeploymentHandle
+
+from deployments.chatterbox.protocol import ChatterboxRequest, ReferenceAudio
+from deployments.conversion.protocol import S3GenRequest
+from deployments.errors import EngineError, EngineTimeout, EngineUnreachable
+from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
+from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
+from operations import metrics
+
+
+def engine_error(error: BaseException) -> EngineError:
+    """Ray wraps what a replica raises (the original is its `cause`); anything else means no replica answered."""
+    if isinstance(error, EngineError):
+        return error
+    cause = getattr(error, "cause", None)
+    if isinstance(cause, EngineError):
+        return cause
+    return EngineUnreachable(f"Engine unreachable: {type(error).__name__}")
+
+
+@dataclass
+class ChunkStream:
+    """A started stream: its first chunk has arrived (so errors came before any byte was sent)."""
+
+    sample_rate: int
+    chunks: AsyncIterator[AudioChunk]
+
+
+class EngineClient:
+    """Calls to one engine deployment: `health` is common to all; text engines also `synthesize` and `stream`."""
+
+    engine = ""
+
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120):
+        self._handle = handle
+        self._timeout_s = timeout_s
+        self._stream_handle = handle.options(stream=True)
+        self._tags = {"engine": self.engine}
+
+    async def health(self) -> EngineHealth:
+        return await self._call("health")
+
+    async def _call(self, method: str, *args):
+        try:
+            return await asyncio.wait_for(getattr(self._handle, method).remote(*args), self._timeout_s)
+        except TimeoutError:
+            raise self._timed_out() from None
+        except Exception as error:
+            raise engine_error(error) from error
+
+    def _timed_out(self) -> EngineTimeout:
+        return EngineTimeout(f"The {self.engine} engine did not answer within {self._timeout_s:g} s")
+
+    def _count(self, audio_len: int, sample_rate: int) -> None:
+        metrics.audio_seconds.inc(audio_len / sample_rate, tags=self._tags)
+
+
+class TextEngineClient(EngineClient):
+    """An engine that speaks text: a KokoroRequest or a ChatterboxRequest, by the engine."""
+
+    async def synthesize(self, request: KokoroRequest | ChatterboxRequest) -> SynthesisResult:
+        result = await self._call("synthesize", request)
+        self._count(len(result.audio), result.sample_rate)
+        return result
+
+    async def stream(self, request: KokoroRequest | ChatterboxRequest) -> ChunkStream:
+        """Start a stream and wait for its first chunk; the engine's work stops when the stream is dropped."""
+        started = time.monotonic()
+        generator = self._stream_handle.stream.remote(request)
+        try:
+            first = await self._next(generator)
+            if first is None:
+                raise EngineError(f"The {self.engine} engine returned no audio")
+        except BaseException:
+            generator.cancel()
+            raise
+        metrics.time_to_first_audio.observe(time.monotonic() - started, tags=self._tags)
+        return ChunkStream(first.sample_rate, self._continue(first, generator))
+
+    async def _continue(self, first: AudioChunk, generator) -> AsyncIterator[AudioChunk]:
+        try:
+            chunk = first
+            while chunk is not None:
+                self._count(len(chunk.audio), chunk.sample_rate)
+                yield chunk
+                chunk = await self._next(generator)
+        finally:
+            generator.cancel()  # the caller left or the stream ended: stop the engine's work
+
+    async def _next(self, generator) -> AudioChunk | None:
+        try:
+            return await asyncio.wait_for(generator.__anext__(), self._timeout_s)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise self._timed_out() from None
+        except Exception as error:
+            raise engine_error(error) from error
+
+
+class KokoroClient(TextEngineClient):
+    engine = "kokoro"
+
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120):
+        super().__init__(handle, timeout_s)
+        self._default_voice: str | None = None
+
+    async def default_voice(self) -> str:
+        if self._default_voice is None:
+            self._default_voice = await self._call("default_voice")
+        return self._default_voice
+
+    async def voices(self) -> list[VoiceInfo]:
+        return await self._call("voices")
+
+
+class ChatterboxClient(TextEngineClient):
+    engine = "chatterbox"
+
+    async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
+        return await self._call("prepare_voice", reference, max_reference_duration_sec)
+
+
+class ConversionClient(EngineClient):
+    """S3Gen speaks no text: `convert` beside `health`."""
+
+    engine = "conversion"
+
+    async def convert(self, request: S3GenRequest) -> SynthesisResult:
+        result = await self._call("convert", request)
+        self._count(len(result.audio), result.sample_rate)
+        return result
