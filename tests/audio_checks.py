@@ -39,6 +39,13 @@ def spectral_flatness(audio: np.ndarray, frame: int = 1024) -> float:
     return float(np.median(values))
 
 
+def mean_log_spectrum(audio: np.ndarray, frame: int = 1024) -> np.ndarray:
+    """The average log-magnitude spectrum of voiced frames: a voice's timbre, whatever was said and how long."""
+    spectra = [np.log1p(np.abs(np.fft.rfft(audio[i:i + frame] * np.hanning(frame))))
+               for i in range(0, len(audio) - frame, frame // 2) if np.sqrt(np.mean(audio[i:i + frame] ** 2)) >= 0.01]
+    return np.mean(spectra, axis=0)
+
+
 def recognize_digits(audio: np.ndarray, sample_rate: int, grammar_path: str) -> list[str]:
     pcm = (np.clip(soxr.resample(audio, sample_rate, 16000), -1, 1) * 32767).astype(np.int16).tobytes()
     decoder = Decoder(samprate=16000, loglevel="FATAL")

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from deployments.errors import InvalidRequest, PayloadTooLarge
 from audio.uploads import decode_base64_audio, decode_upload
+from deployments.errors import InvalidRequest, PayloadTooLarge
 
 MB = 1024 * 1024
 LIMITS = {"max_bytes": 10 * MB, "min_duration_s": 5, "max_duration_s": 60, "param": "reference_audio"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from openai import OpenAI
 
-from tests.audio_checks import DIGITS_GRAMMAR, decode, recognize_digits, spectral_flatness
+from tests.audio_checks import DIGITS_GRAMMAR, decode, mean_log_spectrum, recognize_digits, spectral_flatness
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 LONG_TEXT = (
@@ -103,6 +103,35 @@ def test_blends_aliases_british_and_sampling_fields(client):
                                                          "voice": "jm_kumo", **fields})
         assert response.status_code == 200, (fields, response.text)
         assert len(decode(response.content)[0]) > 12_000
+
+
+def wav_samples(client, **fields) -> np.ndarray:
+    response = speech(client, response_format="wav", stream=False, **fields)
+    assert response.status_code == 200, (fields, response.text)
+    return decode(response.content)[0]
+
+
+def test_a_blend_lies_between_its_packs(client):
+    text = "A blended voice sounds like both of its parents, a little of each."
+    alpha, kumo = (mean_log_spectrum(wav_samples(client, input=text, voice=v)) for v in ("jf_alpha", "jm_kumo"))
+    blend = mean_log_spectrum(wav_samples(client, input=text, voice="jf_alpha(2)+jm_kumo(1)"))
+    apart = np.linalg.norm(alpha - kumo)
+    to_alpha, to_kumo = np.linalg.norm(blend - alpha), np.linalg.norm(blend - kumo)
+    assert to_alpha > 0.05 * apart and to_kumo > 0.05 * apart  # neither pack alone
+    assert to_alpha < apart and to_kumo < apart  # between them...
+    assert to_alpha < to_kumo  # ...and nearer the pack with twice the weight
+
+
+def test_language_and_aliases_take_effect_and_sampling_fields_do_not(client):
+    text = "The tomato and the schedule were on the table."
+    american = wav_samples(client, input=text)
+    british = wav_samples(client, input=text, lang_code="b")
+    assert len(american) != len(british) or not np.array_equal(american, british)
+    assert np.array_equal(wav_samples(client, input=text, voice="onyx"), american)  # onyx is jm_kumo
+    assert not np.array_equal(wav_samples(client, input=text, voice="nova"), american)
+    # Kokoro does not sample: the fields are accepted and change nothing.
+    sampled = wav_samples(client, input=text, temperature=0.7, top_k=40, top_p=0.9, repetition_penalty=1.1)
+    assert np.array_equal(sampled, american)
 
 
 def test_official_openai_client(base_url, tls_context, tmp_path):

@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments import paths
 
-
 OPENAI_ALIASES_FILE = Path("voices/openai_aliases.json")
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from deployments.atomic_files import write_atomically
-from deployments.errors import InvalidRequest, VoiceNotFound
+from deployments.errors import InvalidRequest, VoiceNotFound, describe_validation_error
 from deployments.voice_library.entry import VoiceEntry, name_key
 
 logger = logging.getLogger("ray.serve")
@@ -178,8 +178,8 @@ def _validated_entry(**fields) -> VoiceEntry:
     except ValidationError as error:
         problem = error.errors()[0]
         field = str(problem["loc"][0])
-        param = _PARAMS.get(field, field)
-        raise InvalidRequest(f"Invalid {param}: {problem['msg'].removeprefix('Value error, ')}", param) from error
+        message, param = describe_validation_error({**problem, "loc": (_PARAMS.get(field, field),)})
+        raise InvalidRequest(message, param) from error
 
 
 def _fsync_directory(path: Path) -> None:
