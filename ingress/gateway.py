@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
@@ -43,6 +44,7 @@ def create_api(settings: GatewaySettings, operations: Operations, library_settin
                   description="Text-to-speech on Ray Serve: OpenAI speech, the simple /synthesize API, and more.")
     install_error_handlers(api)
     api.state.settings = settings
+    api.state.keys = keys
     api.state.operations = operations
     api.state.speech = SpeechService(operations, settings)
     for router in (system_router, speech_router, simple_router, voices_router, conversions_router):
@@ -50,12 +52,16 @@ def create_api(settings: GatewaySettings, operations: Operations, library_settin
     if jobs is not None:
         api.state.jobs = jobs
         api.include_router(jobs_router)
-    # Added last runs first: authenticate, then bound the body, then admit.
+    # Added last runs first: answer CORS (preflights carry no key), authenticate, bound the body, admit.
     api.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests, retry_after_s=settings.retry_after_s)
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=max(settings.max_body_bytes, upload_body_limit(library_settings)),
                        upload_paths=UPLOAD_PATHS)
     api.add_middleware(BearerAuth, keys=keys)
+    if settings.cors_allowed_origins or settings.cors_allowed_origin_regex:
+        api.add_middleware(CORSMiddleware, allow_origins=settings.cors_allowed_origins,
+                           allow_origin_regex=settings.cors_allowed_origin_regex, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["*"], max_age=600)
     return api
 
 

@@ -25,6 +25,10 @@ class GatewaySettings(BaseModel):
     request_timeout_s: float = Field(120, gt=0, description="Longest wait for an engine's answer (or next chunk).")
     max_conversion_input_s: float = Field(300, gt=0, description="Longest input on /v1/audio/conversions (60 s "
                                           "or less converts best; longer input is converted in pieces).")
+    cors_allowed_origins: list[str] = Field([], description="Origins whose browser pages may call the API "
+                                            "(CORS, preflight answered); none unless configured.")
+    cors_allowed_origin_regex: str | None = Field(None, description="A regular expression of further allowed "
+                                                  "origins, for example any port on localhost.")
 
 
 class AppArgs(BaseModel):

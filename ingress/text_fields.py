@@ -1,10 +1,10 @@
-"""Constrained text types shared by the wire models of every API surface."""
+"""Constrained types shared by the wire models of every API surface."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, ValidationInfo
 
 
 def _has_words(text: str, info: ValidationInfo) -> str:
@@ -14,3 +14,13 @@ def _has_words(text: str, info: ValidationInfo) -> str:
 
 
 SpokenText = Annotated[str, AfterValidator(_has_words)]
+
+
+def _voice_object(value):
+    """Newer OpenAI clients send a custom voice as an object, {"id": "..."}; it names the same voice."""
+    if isinstance(value, dict) and set(value) == {"id"}:
+        return value["id"]
+    return value
+
+
+VoiceKey = Annotated[str, BeforeValidator(_voice_object)]

@@ -1048,3 +1048,38 @@ def test_admission_limit_is_503_with_retry_after(tmp_path):
     assert second.headers["retry-after"] == "7"
     assert health.status_code == 200
 
+
+
+# -- browsers and newer OpenAI clients ------------------------------------------------------------
+
+def test_cors_preflight_and_headers_for_allowed_origins_only(tmp_path):
+    served = serve_gateway(tmp_path, cors_allowed_origin_regex=r"^http://localhost(:[0-9]+)?$",
+                           keys=BearerKeys([key_digest("k")]))
+    preflight = served.client.options(SPEECH, headers={"Origin": "http://localhost:5173",
+                                                       "Access-Control-Request-Method": "POST",
+                                                       "Access-Control-Request-Headers": "authorization, content-type"})
+    assert preflight.status_code == 200  # answered before authentication: a preflight carries no key
+    assert preflight.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert "POST" in preflight.headers["access-control-allow-methods"]
+    refused = served.client.options(SPEECH, headers={"Origin": "http://evil.example",
+                                                     "Access-Control-Request-Method": "POST"})
+    assert "access-control-allow-origin" not in refused.headers
+    # An error a browser page gets back is readable by it: CORS headers on the 401 too.
+    unauthorized = served.client.post(SPEECH, json={"input": "hi"}, headers={"Origin": "http://localhost:5173"})
+    assert unauthorized.status_code == 401
+    assert unauthorized.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+def test_without_configured_origins_there_is_no_cors(client):
+    preflight = client.options(SPEECH, headers={"Origin": "http://localhost:5173",
+                                                "Access-Control-Request-Method": "POST"})
+    assert preflight.status_code == 405 and "access-control-allow-origin" not in preflight.headers
+
+
+def test_a_voice_given_as_an_object_names_the_same_voice(gw):
+    for route, body in ((SPEECH, {"input": "Hello there.", "response_format": "wav", "stream": False}),
+                        ("/synthesize", {"text": "Hello there."})):
+        response = gw.client.post(route, json={**body, "voice": {"id": "jm_kumo"}})
+        assert response.status_code == 200, response.text
+    assert [request.voice for request in gw.kokoro.requests("synthesize")][-2:] == ["jm_kumo", "jm_kumo"]
+    assert_error(gw.client.post(SPEECH, json={"input": "hi", "voice": {"name": "jm_kumo"}}), 400, "voice", "string")

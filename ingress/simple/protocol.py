@@ -6,14 +6,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ingress.text_fields import SpokenText
+from ingress.text_fields import SpokenText, VoiceKey
 
 
 class SynthesizeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: SpokenText = Field(description="Text to speak.")
-    voice: str | None = Field(None, description="Voice name (see GET /voices); default when omitted.")
+    voice: VoiceKey | None = Field(None, description="Voice name (see GET /voices), also as {\"id\": ...}; "
+                                   "default when omitted.")
     format: Literal["wav"] = Field("wav", description="Only WAV is produced by this API.")
 
 

@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audio.formats import AudioFormat
 from audio.processing import Normalization
-from ingress.text_fields import SpokenText
+from ingress.text_fields import SpokenText, VoiceKey
 
 KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 CHATTERBOX_MODEL = "chatterbox"
@@ -24,8 +24,8 @@ class SpeechRequest(BaseModel):
 
     model: str = Field("kokoro", description=f"One of {', '.join(MODEL_NAMES)}.")
     input: SpokenText = Field(description="The text to speak.")
-    voice: str | None = Field(None, description="Kokoro: voice name, OpenAI alias (alloy, nova, ...) or blend "
-                              "'a(2)+b(1)'. Chatterbox: a library voice's name or id.")
+    voice: VoiceKey | None = Field(None, description="Kokoro: voice name, OpenAI alias (alloy, nova, ...) or blend "
+                                   "'a(2)+b(1)'. Chatterbox: a library voice's name or id. Also as {\"id\": ...}.")
     response_format: AudioFormat = Field("mp3", description="mp3, opus, aac, flac, wav, pcm or aiff.")
     speed: float = Speed
     stream_format: Literal["audio", "sse"] = Field("audio", description="Raw audio bytes, or server-sent events.")
