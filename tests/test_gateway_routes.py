@@ -173,7 +173,7 @@ BAD_SPEECH = [  # tests/test_errors.py's list, and Chorus's own fields
     ({"input": "hi", "sample_rate": 96000}, "sample_rate", "48000"),
     ({"input": "hi", "normalization": "loud"}, "normalization", "peak"),
     ({"input": "hi", "audio_normalization": "loud"}, "audio_normalization", "peak"),
-    ({"input": "hi", "lang_code": "z"}, "lang_code", "'a'"),
+    ({"input": "hi", "lang_code": "q"}, "lang_code", "'a'"),
     ({"input": "hi", "temperature": 5}, "temperature", "2"),
     ({"input": "hi", "top_k": 0}, "top_k", "1"),
     ({"input": "hi", "top_p": 1.5}, "top_p", "1"),

@@ -49,3 +49,15 @@ def test_first_piece_can_be_short(splitter, phonemize):
 
 def test_nothing_pronounceable_gives_no_pieces(splitter, phonemize):
     assert list(splitter.pieces("   \n  ", phonemize)) == []
+
+
+def test_long_text_without_spaces_is_cut_at_full_width_clauses_and_loses_nothing():
+    splitter = TextSplitter({c: i for i, c in enumerate("abcdefghij")}, max_tokens=12)
+    # One "sentence" of CJK-style clauses with no spaces: phonemes are the letters themselves.
+    text = "abcdefgh，abcdefgh、abcdefghij"
+    pieces = list(splitter.pieces(text, lambda t: "".join(c for c in t if c.isalpha())))
+    assert "".join(p.phonemes for p in pieces) == "abcdefgh" * 2 + "abcdefghij"
+    assert all(len(p.phonemes) <= 12 for p in pieces) and len(pieces) == 3
+    # No clause mark either: halves until each fits, still nothing lost.
+    halves = list(splitter.pieces("abcdefghij" * 3, lambda t: t))
+    assert "".join(p.phonemes for p in halves) == "abcdefghij" * 3 and all(len(p.phonemes) <= 12 for p in halves)

@@ -117,6 +117,9 @@ class KokoroEngine:
         pack = self.voices.resolve(request.voice)
         if not request.text.strip():
             raise InvalidRequest("Input text is empty", param="input")
+        if request.word_timestamps and not self.phonemizer.has_word_timing(request.lang_code):
+            raise InvalidRequest(f"Word timestamps are available for English only (lang_code 'a' or 'b'), "
+                                 f"not lang_code {request.lang_code!r}", param="lang_code")
         if request.word_timestamps and not self.backend.returns_durations:
             raise InvalidRequest(
                 f"Word timestamps need Kokoro's torch backend; this deployment runs {self.backend.name}",

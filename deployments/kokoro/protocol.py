@@ -10,7 +10,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 SAMPLE_RATE = 24_000
-LangCode = Literal["a", "b"]
+# Kokoro's languages: a American and b British English, e Spanish, f French, h Hindi, i Italian,
+# j Japanese, p Brazilian Portuguese, z Mandarin Chinese (deployments/kokoro/g2p.py).
+LangCode = Literal["a", "b", "e", "f", "h", "i", "j", "p", "z"]
 
 
 class KokoroRequest(BaseModel):
@@ -19,7 +21,9 @@ class KokoroRequest(BaseModel):
     text: str = Field(min_length=1, description="Text to speak.")
     voice: str = Field(description="Pack name, alias, or weighted blend such as 'jf_alpha(2)+jm_kumo(1)'.")
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate multiplier.")
-    lang_code: LangCode = Field("a", description="'a' American English, 'b' British English.")
+    lang_code: LangCode = Field("a", description="'a' American English (default), 'b' British English, 'e' Spanish, "
+                                "'f' French, 'h' Hindi, 'i' Italian, 'j' Japanese, 'p' Brazilian Portuguese, "
+                                "'z' Mandarin Chinese.")
     first_piece_max_tokens: int | None = Field(
         None, ge=8, description="Streaming: cap on the first piece's phoneme tokens so audio starts sooner."
     )

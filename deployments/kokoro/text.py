@@ -2,7 +2,7 @@
 
 A piece is at most `max_tokens` phoneme tokens (the model's context is 512 with two
 padding tokens). Pieces follow sentence boundaries; a sentence that is too long is cut
-at clause punctuation, then between words. The same pieces are the unit of streaming,
+at clause punctuation, then between words (or, in text without spaces, in halves). The same pieces are the unit of streaming,
 and a stream may ask for a short first piece so that audio starts sooner.
 """
 
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import pysbd
 
 MODEL_MAX_TOKENS = 510
-_CLAUSE_END = re.compile(r"(?<=[,;:\u2014\u2026])\s+")
+# Clause punctuation: Latin marks before a space; CJK full-width marks need none (those scripts use no spaces).
+_CLAUSE_END = re.compile(r"(?<=[,;:\u2014\u2026])\s+|(?<=[\u3001\uff0c\uff1b\uff1a])")
 
 Phonemize = Callable[[str], str]
 
@@ -60,13 +61,17 @@ class TextSplitter:
             if phonemes:
                 yield Piece(text, phonemes, ends_sentence=True)
             return
-        clauses = _CLAUSE_END.split(text)
+        clauses = [clause for clause in _CLAUSE_END.split(text) if clause]
         units = clauses if len(clauses) > 1 else text.split()
-        if len(units) == 1:
-            # One unbreakable word longer than the model's context: speak what fits.
-            yield Piece(text, phonemes[:limit], ends_sentence=True)
-            return
-        yield from self._pack(units, limit, phonemize)
+        if len(units) > 1:
+            yield from self._pack(units, limit, phonemize)
+        elif len(text) > 1:
+            # No clause and no space to cut at (Chinese, Japanese): halves, until each fits.
+            middle = len(text) // 2
+            yield from self._fit(text[:middle], limit, phonemize)
+            yield from self._fit(text[middle:], limit, phonemize)
+        else:
+            yield Piece(text, phonemes[:limit], ends_sentence=True)  # one character over the limit: what fits
 
     def _pack(self, units: list[str], limit: int, phonemize: Phonemize) -> Iterator[Piece]:
         """Greedily join units (clauses or words) into pieces under `limit` tokens."""

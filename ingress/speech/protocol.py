@@ -35,7 +35,9 @@ class SpeechRequest(BaseModel):
     normalization: Normalization | None = Field(None, description="Loudness normalization: peak or rms.")
     audio_normalization: Normalization | None = Field(None, description="The hosted Chatterbox API's name for "
                                                       "`normalization`.")
-    lang_code: Literal["a", "b"] | None = Field(None, description="'a' American or 'b' British English.")
+    lang_code: Literal["a", "b", "e", "f", "h", "i", "j", "p", "z"] | None = Field(
+        None, description="'a' American (default) or 'b' British English, 'e' Spanish, 'f' French, 'h' Hindi, "
+        "'i' Italian, 'j' Japanese, 'p' Brazilian Portuguese, 'z' Mandarin Chinese.")
     temperature: float | None = Field(None, gt=0, le=2, description="Sampling temperature (engines that sample).")
     top_k: int | None = Field(None, ge=1, le=1000, description="Top-k sampling (engines that sample).")
     top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling (engines that sample).")
