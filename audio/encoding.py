@@ -25,8 +25,14 @@ _PYAV_FORMATS = {
 _SOUNDFILE_FORMATS = {"wav": ("WAV", "PCM_16"), "aiff": ("AIFF", "PCM_16"), "flac": ("FLAC", "PCM_16")}
 
 
+def pcm16(audio: np.ndarray) -> np.ndarray:
+    """The one float -> 16-bit conversion (rounded) for every format, so a streamed and a whole file hold the
+    same samples."""
+    return np.rint(np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
+
+
 def to_pcm16(audio: np.ndarray) -> bytes:
-    return (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    return pcm16(audio).tobytes()
 
 
 def encode_whole(audio: np.ndarray, audio_format: str, sample_rate: int) -> bytes:
@@ -35,7 +41,7 @@ def encode_whole(audio: np.ndarray, audio_format: str, sample_rate: int) -> byte
     if audio_format in _SOUNDFILE_FORMATS:
         container, subtype = _SOUNDFILE_FORMATS[audio_format]
         buffer = io.BytesIO()
-        soundfile.write(buffer, np.clip(audio, -1.0, 1.0), sample_rate, subtype=subtype, format=container)
+        soundfile.write(buffer, pcm16(audio), sample_rate, subtype=subtype, format=container)
         return buffer.getvalue()
     encoder = StreamEncoder(audio_format, sample_rate)
     return encoder.encode(audio) + encoder.finish()
@@ -94,7 +100,7 @@ class StreamEncoder:
         if self._container is None:
             self._buffered.append(audio)
             return b""
-        pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).reshape(1, -1)
+        pcm = pcm16(audio).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
         frame.sample_rate = self._sample_rate
         frame.pts = self._samples_sent
