@@ -6,6 +6,7 @@ import io
 
 import av
 import numpy as np
+import soundfile
 import soxr
 from pocketsphinx import Decoder
 
@@ -14,6 +15,14 @@ grammar digits;
 public <digits> = <digit>+;
 <digit> = zero | one | two | three | four | five | six | seven | eight | nine;
 """
+
+
+def wav_bytes(seconds: float, rate: int = 24_000) -> bytes:
+    """A WAV of a 220 Hz tone: a clip of a chosen length that decodes anywhere."""
+    buffer = io.BytesIO()
+    t = np.arange(int(seconds * rate)) / rate
+    soundfile.write(buffer, 0.3 * np.sin(2 * np.pi * 220 * t), rate, format="WAV")
+    return buffer.getvalue()
 
 
 def decode(data: bytes) -> tuple[np.ndarray, int]:

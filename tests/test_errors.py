@@ -18,7 +18,7 @@ def assert_error(response, status: int, param: str | None = None, words: str = "
     assert words.lower() in error["message"].lower()
 
 
-@pytest.mark.parametrize("body, param, words", [
+BAD_SPEECH_REQUESTS = [
     ({"input": ""}, "input", "text"),
     ({"input": " \n\t "}, "input", "text"),
     ({"input": "x" * 4097}, "input", "limit"),
@@ -40,7 +40,10 @@ def assert_error(response, status: int, param: str | None = None, words: str = "
     ({"input": "hi", "repetition_penalty": 9}, "repetition_penalty", "2"),
     ({"voice": "alloy"}, "input", "missing"),
     ({"input": 42}, "input", "string"),
-])
+]
+
+
+@pytest.mark.parametrize("body, param, words", BAD_SPEECH_REQUESTS)
 def test_bad_speech_requests(client, body, param, words):
     assert_error(client.post("/v1/audio/speech", json=body), 400, param, words)
 

@@ -39,6 +39,7 @@ from ingress.settings import GatewaySettings
 from ingress.speech import service as speech_service
 from ingress.system import router as system_router
 from operations.core import Operations
+from tests.audio_checks import wav_bytes
 from tests.fake_engines import (
     SAMPLE_RATE,
     SECONDS_PER_WORD,
@@ -48,6 +49,7 @@ from tests.fake_engines import (
     fake_handles,
     sentences,
 )
+from tests.test_errors import BAD_SPEECH_REQUESTS
 
 JSON = {"Content-Type": "application/json"}
 SPEECH = "/v1/audio/speech"
@@ -122,13 +124,6 @@ def assert_error(response: httpx.Response, status: int, param: str | None = None
 
 # -- audio helpers --------------------------------------------------------------------------------
 
-def wav_bytes(seconds: float, rate: int = 24_000) -> bytes:
-    buffer = io.BytesIO()
-    t = np.arange(int(seconds * rate)) / rate
-    soundfile.write(buffer, 0.3 * np.sin(2 * np.pi * 220 * t), rate, format="WAV")
-    return buffer.getvalue()
-
-
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -154,33 +149,12 @@ def cloned(client: TestClient, name: str, seconds: float = 6) -> dict:
 
 # -- /v1/audio/speech: validation ----------------------------------------------------------------
 
-BAD_SPEECH = [  # tests/test_errors.py's list, and Chorus's own fields
-    ({"input": ""}, "input", "text"),
-    ({"input": " \n\t "}, "input", "text"),
-    ({"input": "x" * 4097}, "input", "limit"),
-    ({"input": "hi", "voice": "nobody"}, "voice", "not found"),
-    ({"input": "hi", "voice": "jf_alpha(2)+"}, "voice", "blend"),
-    ({"input": "hi", "voice": "jf_alpha(abc)"}, "voice", "blend"),
+BAD_SPEECH = [*BAD_SPEECH_REQUESTS,  # the real-Serve list, and more of Chorus's own fields
     ({"input": "hi", "voice": "jf_alpha(0)+jm_kumo"}, "voice", "positive"),
     ({"input": "hi", "voice": "jf_alpha+nobody"}, "voice", "not found"),
-    ({"input": "hi", "model": "whisper-1"}, "model", "not found"),
-    ({"input": "hi", "response_format": "ogg"}, "response_format", "mp3"),
-    ({"input": "hi", "stream_format": "chunks"}, "stream_format", "sse"),
-    ({"input": "hi", "speed": 0.1}, "speed", "0.25"),
-    ({"input": "hi", "speed": 4.5}, "speed", "4"),
-    ({"input": "hi", "speed": "fast"}, "speed", "number"),
-    ({"input": "hi", "sample_rate": 1000}, "sample_rate", "8000"),
     ({"input": "hi", "sample_rate": 96000}, "sample_rate", "48000"),
-    ({"input": "hi", "normalization": "loud"}, "normalization", "peak"),
     ({"input": "hi", "audio_normalization": "loud"}, "audio_normalization", "peak"),
-    ({"input": "hi", "lang_code": "q"}, "lang_code", "'a'"),
-    ({"input": "hi", "temperature": 5}, "temperature", "2"),
-    ({"input": "hi", "top_k": 0}, "top_k", "1"),
-    ({"input": "hi", "top_p": 1.5}, "top_p", "1"),
-    ({"input": "hi", "repetition_penalty": 9}, "repetition_penalty", "2"),
     ({"input": "hi", "stream": "sometimes"}, "stream", "boolean"),
-    ({"voice": "alloy"}, "input", "missing"),
-    ({"input": 42}, "input", "string"),
     ({"input": "hi", "model": "chatterbox", "cfg_weight": 1.5}, "cfg_weight", "1"),
     ({"input": "hi", "model": "chatterbox", "exaggeration": 3}, "exaggeration", "2"),
     ({"input": "hi", "model": "chatterbox", "seed": -1}, "seed", "0"),

@@ -17,7 +17,7 @@ import pytest
 import ray
 import soundfile
 
-from tests.audio_checks import decode
+from tests.audio_checks import decode, wav_bytes
 from tests.conftest import APP_NAME
 from tests.test_errors import assert_error
 
@@ -144,13 +144,6 @@ def test_rename_describe_and_delete(client, clips):
     assert client.delete("/v1/voices/renamed").json()["voice_info"]["voice_id"] == info["voice_id"]
     assert_error(client.get(f"/v1/voices/{info['voice_id']}"), 404, "voice_id", "not found")
     assert_error(client.delete("/v1/voices/jm_kumo"), 404, "voice_id", "not found")  # packs are read-only
-
-
-def wav_bytes(seconds: float, rate: int = 24_000) -> bytes:
-    buffer = io.BytesIO()
-    t = np.arange(int(seconds * rate)) / rate
-    soundfile.write(buffer, 0.3 * np.sin(2 * np.pi * 220 * t), rate, format="WAV")
-    return buffer.getvalue()
 
 
 @pytest.mark.parametrize("name, upload, status, param, words", [
