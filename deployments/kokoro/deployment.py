@@ -56,6 +56,9 @@ class KokoroDeployment:
                 build_backend(self.settings), self.settings.voice_dirs, self.settings.voice_aliases, self.settings.sentence_pause_s
             )
             self.engine.voices.resolve(self.settings.default_voice)
+            # Speak once before taking traffic: the English G2P (spaCy) loads and the backend allocates on
+            # first use, which would otherwise land on the first client's request (seconds on a CPU).
+            self.engine.synthesize(KokoroRequest(text="Ready.", voice=self.settings.default_voice))
             if self.engine.backend.batches_requests:
                 self.batcher = PieceBatcher(self.engine, BatchingConfig())
             else:
