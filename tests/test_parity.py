@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.test_jobs import run_sync
+from tests.test_jobs import poll, run_sync, submit
 from tests.test_voices_api import clone, kokoro_clip
 
 PARITY_VOICE = "Parity Voice"
@@ -27,7 +27,8 @@ def b64(data: bytes) -> str:
 
 
 def job_output(client, job_input: dict) -> dict:
-    result = run_sync(client, job_input)
+    # Polled rather than /runsync: S3Gen on random weights can take longer than runsync's wait on a busy CPU.
+    result, _ = poll(client, submit(client, job_input), timeout_s=180, every_s=0.5)
     assert result["status"] == "COMPLETED", result
     return result["output"]
 
