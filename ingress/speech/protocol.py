@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audio.formats import AudioFormat
 from audio.processing import Normalization
+from deployments.kokoro.protocol import LangCode
 from ingress.text_fields import SpokenText, VoiceKey
 
 KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -35,7 +36,7 @@ class SpeechRequest(BaseModel):
     normalization: Normalization | None = Field(None, description="Loudness normalization: peak or rms.")
     audio_normalization: Normalization | None = Field(None, description="The hosted Chatterbox API's name for "
                                                       "`normalization`.")
-    lang_code: Literal["a", "b", "e", "f", "h", "i", "j", "p", "z"] | None = Field(
+    lang_code: LangCode | None = Field(
         None, description="'a' American (default) or 'b' British English, 'e' Spanish, 'f' French, 'h' Hindi, "
         "'i' Italian, 'j' Japanese, 'p' Brazilian Portuguese, 'z' Mandarin Chinese.")
     temperature: float | None = Field(None, gt=0, le=2, description="Sampling temperature (engines that sample).")
