@@ -6,8 +6,6 @@ guidance, watermark, isolation between requests), not how the audio sounds.
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -18,7 +16,7 @@ from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
 from deployments.chatterbox.voice_cache import VoiceCache
 from deployments.errors import EngineUnavailable, InvalidRequest
-from tests.chatterbox_fixture import BUILTIN_VOICE_SR, build_checkpoint, builtin_voice_clip, harmonic_clip
+from tests.chatterbox_fixture import BUILTIN_VOICE_SR, builtin_voice_clip, harmonic_clip
 
 # Short references and few speech tokens keep S3Gen, the slow part on a CPU, to about 2 s a chunk.
 REFERENCE_SEC = 1.5
@@ -27,10 +25,12 @@ TEXT = "Hello there."
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> ChatterboxEngine:
-    ckpt_dir = build_checkpoint(tmp_path_factory.mktemp("chatterbox-random"))
-    yield ChatterboxEngine(ChatterboxSettings(checkpoint_dir=ckpt_dir, max_new_tokens=MAX_NEW_TOKENS))
-    shutil.rmtree(ckpt_dir)  # 1.3 GB, not worth keeping among pytest's last runs
+def engine(chatterbox_checkpoint) -> ChatterboxEngine:
+    engine = ChatterboxEngine(ChatterboxSettings(checkpoint_dir=chatterbox_checkpoint,
+                                                 batching={"max_new_tokens": MAX_NEW_TOKENS}))
+    yield engine
+    engine.t3_batcher.close()
+    engine.s3gen_batcher.close()
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +178,11 @@ def test_text_with_nothing_to_say_is_rejected(engine, voice_a):
 def test_long_sentences_are_cut_at_words_into_even_chunks():
     text = "A b. One two three four five six seven eight nine ten eleven. Twelve."
     assert split_chunks(text, 5) == ["A b.", "One two three four", "five six seven", "eight nine ten eleven.", "Twelve."]
+
+
+def test_the_first_chunk_is_held_short_so_audio_starts_soon():
+    text = "Hi. Good to see you again after all this time. How was the trip?"
+    assert split_chunks(text, 50, first_chunk_size=4) == ["Hi.", "Good to see you again after all this time. How was the trip?"]
+    long_first = "One two three four five six seven eight. Nine ten."
+    assert split_chunks(long_first, 50, first_chunk_size=3) == ["One two three", "four five six seven eight. Nine ten."]
+    assert split_chunks(long_first, 50) == [long_first]

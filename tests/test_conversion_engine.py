@@ -1,14 +1,17 @@
-"""Voice conversion without Ray or weights: long input in pieces, and the engine without a checkpoint."""
+"""Voice conversion without Ray: long input in pieces, batched S3Gen passes (on the random-weight
+checkpoint), and the engine without a checkpoint."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from deployments.chatterbox.batching import S3GenLimits
 from deployments.conversion.engine import ConversionEngine
 from deployments.conversion.pieces import FADE_SEC, OVERLAP_SEC, PAUSE_SEARCH_SEC, crossfade_join, split_at_pauses
 from deployments.conversion.settings import ConversionSettings
 from deployments.errors import EngineUnavailable
+from tests.chatterbox_fixture import harmonic_clip
 
 RATE = 16_000
 
@@ -80,3 +83,20 @@ def test_without_a_checkpoint_the_engine_is_unavailable_with_its_reason(tmp_path
             call()
     incomplete = ConversionEngine(ConversionSettings(checkpoint_dir=tmp_path))
     assert not incomplete.available and "s3gen.safetensors" in incomplete.reason
+
+
+def test_the_pieces_of_a_long_input_share_a_pass_and_match_serial_conversion(chatterbox_checkpoint):
+    engine = ConversionEngine(ConversionSettings(checkpoint_dir=chatterbox_checkpoint, piece_sec=5))
+    try:
+        target = engine.reference_target(harmonic_clip(1.0, 24_000, f0=150), 24_000)
+        speech = babble(5.4, [2.5])
+        engine.configure(S3GenLimits(s3gen_max_batch=1))
+        serial, pieces = engine.convert(speech, RATE, target, no_watermark=True)
+        assert pieces == 2 and engine.s3gen_batcher.batch_sizes == [1, 1]
+        engine.configure(S3GenLimits(s3gen_max_batch=8))
+        batched, _ = engine.convert(speech, RATE, target, no_watermark=True)
+        assert engine.s3gen_batcher.batch_sizes[2:] == [2]  # both pieces in one pass
+        assert len(batched) == len(serial) == round(5.4 * 24_000)
+        assert np.corrcoef(serial, batched)[0, 1] > 0.999
+    finally:
+        engine.s3gen_batcher.close()

@@ -63,6 +63,13 @@ def run_sync(client, job_input: dict) -> dict:
     return response.json()
 
 
+def run_to_end(client, job_input: dict) -> dict:
+    """The job's final status, polled: S3Gen on random weights can outlast /runsync's wait on a busy CPU,
+    and a job runsync gave up on would still hold a consumer when the next test starts."""
+    status, _ = poll(client, submit(client, job_input), timeout_s=180, every_s=0.5)
+    return status
+
+
 def wav(output: dict, model: str = "kokoro", operation: str = "tts") -> tuple[np.ndarray, int]:
     assert output["format"] == "wav" and output["model"] == model and output["operation"] == operation
     data = base64.b64decode(output["audio"])
@@ -223,7 +230,7 @@ def test_voice_conversion_and_transfer(client, cloned, speech, reference_clip, o
         target["voice_id"] = cloned["voice_info"]["voice_id"]
     if target.get("target_audio") == "clip":
         target["target_audio"] = b64(reference_clip)
-    result = run_sync(client, {"operation": operation, "input_audio": b64(speech), "no_watermark": True, **target})
+    result = run_to_end(client, {"operation": operation, "input_audio": b64(speech), "no_watermark": True, **target})
     assert result["status"] == "COMPLETED", result
     output = result["output"]
     rate = wav(output, model="s3gen", operation=operation)[1]
@@ -286,7 +293,8 @@ def test_bad_requests_and_unknown_ids_use_the_gateway_error_shape(client):
 
 
 def test_cancel_queued_and_running_jobs(client):
-    long_job = {"operation": "tts", "mode": "streaming", "text": LONG_TEXT}
+    # Four times the long text: no job can finish while the test waits for the others to start.
+    long_job = {"operation": "tts", "mode": "streaming", "text": " ".join([LONG_TEXT] * 4)}
     running = [submit(client, long_job) for _ in range(TEST_JOBS["consumer_concurrency"])]
     queued = submit(client, {"operation": "tts", "mode": "basic", "text": "Never spoken."})
     for job_id in running:
@@ -317,7 +325,7 @@ def test_a_job_survives_its_consumer_being_killed(client):
                   if actor["name"].startswith(f"SERVE_REPLICA::{APP_NAME}#JobWorker#")]
     ray.kill(ray.get_actor(replica["name"], namespace=replica["namespace"]), no_restart=True)
     # Serve starts a new replica; once the visibility timeout passes, Redis hands the job to it.
-    final, _ = poll(client, job_id, timeout_s=60, every_s=0.25)
+    final, _ = poll(client, job_id, timeout_s=TEST_JOBS["visibility_timeout_s"] + 60, every_s=0.25)
     assert final["status"] == "COMPLETED", final
     samples, rate = wav(final["output"])
     assert len(samples) / rate > 4

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from tests.test_jobs import poll, run_sync, submit
+from tests.test_jobs import run_sync, run_to_end
 from tests.test_voices_api import clone, kokoro_clip
 
 PARITY_VOICE = "Parity Voice"
@@ -27,8 +27,7 @@ def b64(data: bytes) -> str:
 
 
 def job_output(client, job_input: dict) -> dict:
-    # Polled rather than /runsync: S3Gen on random weights can take longer than runsync's wait on a busy CPU.
-    result, _ = poll(client, submit(client, job_input), timeout_s=180, every_s=0.5)
+    result = run_to_end(client, job_input)
     assert result["status"] == "COMPLETED", result
     return result["output"]
 

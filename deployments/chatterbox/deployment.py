@@ -1,7 +1,8 @@
 """Ray Serve deployment for Chatterbox: voices from the shared library or a one-off clip, text in chunks.
 
-The engine runs one generation at a time per replica (it holds a lock per chunk), so a replica
-accepts few requests; scale out with replicas, each on its own GPU share.
+Concurrent requests share the replica's batched T3 decode and S3Gen passes (deployments.chatterbox.
+engine), so a replica takes many requests at once: max_ongoing_requests should leave room for a
+full batch (max_batch_rows, two rows per guided stream). Batch limits are the user_config.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 from ray import serve
 
+from deployments.chatterbox.batching import ChatterboxBatching
 from deployments.chatterbox.engine import ChatterboxEngine
 from deployments.chatterbox.protocol import CONDITIONALS, ChatterboxRequest, LibraryVoice, PreparedVoice, ReferenceAudio
 from deployments.chatterbox.settings import ChatterboxSettings
@@ -26,13 +29,29 @@ logger = logging.getLogger("ray.serve")
 
 
 # TQDM_DISABLE: T3 draws a progress bar per chunk into the replica log otherwise.
-@serve.deployment(name="Chatterbox", max_ongoing_requests=8,
+MAX_ONGOING_REQUESTS = 32
+
+
+@serve.deployment(name="Chatterbox", max_ongoing_requests=MAX_ONGOING_REQUESTS,
                   ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"TQDM_DISABLE": "1"}}})
 class ChatterboxDeployment:
     def __init__(self, settings: dict | ChatterboxSettings, library_root: Path | str):
         self.settings = ChatterboxSettings.model_validate(settings)
         self.library = VoiceLibrary(Path(library_root))
         self.engine = ChatterboxEngine(self.settings)
+        # Threads that wait on a request's next chunk (the batchers do the work): one per ongoing
+        # request, so waiting requests never queue behind each other for a thread.
+        self._waiters = ThreadPoolExecutor(max_workers=MAX_ONGOING_REQUESTS, thread_name_prefix="chatterbox-stream")
+
+    def reconfigure(self, user_config: dict) -> None:
+        """Batch limits from the serve config's `user_config`; Serve calls this on every change."""
+        batching = ChatterboxBatching.model_validate(user_config)
+        if self.engine.available:
+            self.engine.configure(batching)
+
+    async def batching(self) -> ChatterboxBatching | None:
+        """The batch limits in force (None when the engine is unavailable)."""
+        return self.engine.t3_batcher.limits if self.engine.available else None
 
     async def health(self) -> EngineHealth:
         return EngineHealth(engine="chatterbox", status="ready" if self.engine.available else "unavailable",
@@ -52,16 +71,20 @@ class ChatterboxDeployment:
         self._require_ready()
         voice = await asyncio.to_thread(self._voice, request)
         audio = await asyncio.to_thread(self.engine.generate, request.text, voice, request.params)
+        loop = asyncio.get_running_loop()
         index = 0
-        while True:
-            started = time.perf_counter()
-            samples = await asyncio.to_thread(next, audio, None)
-            if samples is None:
-                return
-            logger.debug("chunk %d: %.2f s of audio in %.2f s", index, len(samples) / self.engine.sr,
-                         time.perf_counter() - started)
-            yield AudioChunk(samples, self.engine.sr, "", index, 0)
-            index += 1
+        try:
+            while True:
+                started = time.perf_counter()
+                samples = await loop.run_in_executor(self._waiters, next, audio, None)
+                if samples is None:
+                    return
+                logger.debug("chunk %d: %.2f s of audio in %.2f s", index, len(samples) / self.engine.sr,
+                             time.perf_counter() - started)
+                yield AudioChunk(samples, self.engine.sr, "", index, 0)
+                index += 1
+        finally:  # the client went away: its chunk in flight leaves the batch at the next step
+            audio.cancel()
 
     def _require_ready(self) -> None:
         if not self.engine.available:

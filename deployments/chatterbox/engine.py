@@ -2,20 +2,24 @@
 
 Without its model it stays up as unavailable (deployments.chatterbox.loading).
 
-One model instance serves one call at a time (T3 and S3Gen keep per-call state and the random
-generator is process-wide), so calls take a lock. A stream takes it per chunk: concurrent streams
-take turns chunk by chunk, and a stream that its caller abandons holds nothing.
+Generation is batched across every concurrent call: each chunk of text becomes a T3 stream in the
+replica's T3 batcher (continuous batching of the decode), and its speech tokens an S3Gen job in the
+S3Gen batcher. A call's next chunk starts in T3 while S3Gen renders the one before; a call its caller
+abandons cancels its work at the next step. Voice preparation takes a lock of its own.
 """
 
 from __future__ import annotations
 
+import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from concurrent.futures import CancelledError, Future
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from audio.clips import checked_clip
+from deployments.chatterbox.batching import ChatterboxBatching
 from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
 from deployments.chatterbox.protocol import ChatterboxParams
 from deployments.chatterbox.settings import ChatterboxSettings
@@ -27,6 +31,8 @@ if TYPE_CHECKING:
     from chatterbox.tts import Conditionals
 
     from deployments.chatterbox.model import ChatterboxModel
+    from deployments.chatterbox.s3gen_batch import S3GenBatcher
+    from deployments.chatterbox.t3_batcher import T3Batcher
 
 
 class ChatterboxEngine(CheckpointEngine):
@@ -35,18 +41,31 @@ class ChatterboxEngine(CheckpointEngine):
 
     def __init__(self, settings: ChatterboxSettings):
         self._voices: VoiceCache[Conditionals] | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # voice preparation and the watermarker are not thread-safe
+        self.t3_batcher: T3Batcher | None = None
+        self.s3gen_batcher: S3GenBatcher | None = None
         super().__init__(settings)
 
     def _build(self) -> ChatterboxModel:
         try:
             from deployments.chatterbox import checkpoint
             from deployments.chatterbox.model import ChatterboxModel, voice_nbytes
+            from deployments.chatterbox.s3gen_batch import S3GenBatcher
+            from deployments.chatterbox.t3_batcher import T3Batcher
         except ImportError as exc:
             raise Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
         model = ChatterboxModel(self._checkpoint_dir(checkpoint.REQUIRED_FILES), self.device)
         self._voices = VoiceCache(int(self.settings.voice_cache_mb * 2**20), voice_nbytes)
+        limits = self.settings.batching
+        self.t3_batcher = T3Batcher(model.t3, limits)
+        self.s3gen_batcher = S3GenBatcher(model.s3gen, limits.s3gen_max_batch)
         return model
+
+    def configure(self, batching: ChatterboxBatching) -> None:
+        """New batch limits for the running batchers (the deployment's user_config)."""
+        self._ready()
+        self.t3_batcher.configure(batching)
+        self.s3gen_batcher.max_batch = batching.s3gen_max_batch
 
     @property
     def sr(self) -> int:
@@ -88,14 +107,14 @@ class ChatterboxEngine(CheckpointEngine):
 
     # -- speech --------------------------------------------------------------------------------
 
-    def generate(self, text: str, voice: Conditionals, params: ChatterboxParams | None = None) -> Iterator[np.ndarray]:
+    def generate(self, text: str, voice: Conditionals, params: ChatterboxParams | None = None) -> SpeechChunks:
         """Float32 mono audio at `sr`, one array per chunk of text, each as soon as it is made.
 
         Text and parameters are checked here, before the first chunk is asked for.
         """
         model = self._ready()
         params = params or ChatterboxParams()
-        chunks = split_chunks(text, params.chunk_size or self.settings.chunk_size)
+        chunks = split_chunks(text, params.chunk_size or self.settings.chunk_size, self.settings.first_chunk_size)
         if not chunks:
             raise InvalidRequest("text has nothing to say", param="text")
         tokens = [model.text_tokens(chunk) for chunk in chunks]
@@ -105,8 +124,75 @@ class ChatterboxEngine(CheckpointEngine):
         return self._stream(model, tokens, voice, params)
 
     def _stream(self, model: ChatterboxModel, tokens: list, voice: Conditionals,
-                params: ChatterboxParams) -> Iterator[np.ndarray]:
-        for chunk_tokens in tokens:
+                params: ChatterboxParams) -> SpeechChunks:
+        watermark = None if params.no_watermark else self._watermark
+        return SpeechChunks(self.t3_batcher, self.s3gen_batcher, model, tokens, voice, params, watermark)
+
+    def _watermark(self, audio: np.ndarray) -> np.ndarray:
+        with self._lock:
+            return self._ready().watermark(audio)
+
+
+class SpeechChunks:
+    """The audio of a text's chunks, in order: an iterator whose `cancel` (from any thread: a client gone,
+    a job cancelled) drops the work in flight at the batchers' next step and ends the iteration.
+
+    T3 decodes the next chunk while S3Gen renders the one before.
+    """
+
+    def __init__(self, t3_batcher: T3Batcher, s3gen_batcher: S3GenBatcher, model: ChatterboxModel, tokens: list,
+                 voice: Conditionals, params: ChatterboxParams, watermark: Callable[[np.ndarray], np.ndarray] | None):
+        self._t3, self._s3gen, self._model = t3_batcher, s3gen_batcher, model
+        self._tokens, self._voice, self._params, self._watermark = tokens, voice, params, watermark
+        self._seeds = chunk_seeds(params.seed, len(tokens))
+        self._next = 0
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._decoding: Future | None = None
+        self._rendering: Future | None = None
+        self._decode(0)
+
+    def __iter__(self) -> SpeechChunks:
+        return self
+
+    def __next__(self) -> np.ndarray:
+        index = self._next
+        if index >= len(self._tokens) or self._cancelled:
+            raise StopIteration
+        self._next += 1
+        try:
+            speech = self._model.speech_tokens(self._decoding.result())
+            self._decode(index + 1)
+            if len(speech) == 0:  # T3 stopped at once; S3Gen fails on no tokens
+                return np.zeros(0, dtype=np.float32)
             with self._lock:
-                audio = model.synthesize(chunk_tokens, voice, params, self.settings.max_new_tokens)
-            yield audio
+                if self._cancelled:
+                    raise StopIteration
+                self._rendering = self._s3gen.submit(self._model.s3gen_job(speech, self._voice, self._seeds[index]))
+            audio = self._rendering.result()
+        except CancelledError:
+            raise StopIteration from None
+        return audio if self._watermark is None else self._watermark(audio)
+
+    def _decode(self, index: int) -> None:
+        with self._lock:
+            self._decoding = None
+            if index < len(self._tokens) and not self._cancelled:
+                self._decoding = self._t3.submit(self._model.t3_stream(self._tokens[index], self._voice, self._params,
+                                                                       self._seeds[index]))
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            for future in (self._decoding, self._rendering):
+                if future is not None:
+                    future.cancel()
+
+    close = cancel  # as a generator's close: the caller is done with it
+
+
+def chunk_seeds(seed: int | None, count: int) -> list[int]:
+    """A seed for each chunk: derived from the request's seed (same seed, same audio), else fresh."""
+    if seed is None:
+        return [secrets.randbits(63) for _ in range(count)]
+    return [int(state) for state in np.random.SeedSequence(seed).generate_state(count, dtype=np.uint64) >> 1]

@@ -1,8 +1,10 @@
-"""One loaded Chatterbox model: voices from reference audio, and the audio of one chunk of text.
+"""One loaded Chatterbox model: voices from reference audio, and the parts of a chunk's generation.
 
 Composed from the package's parts (T3, S3Gen, the Perth watermarker) rather than through
-`ChatterboxTTS.generate`, which caps T3 at 1000 tokens, reads the voice from `self.conds` and
-fails with cfg_weight=0. Not thread-safe: the engine runs one call at a time.
+`ChatterboxTTS.generate`, which runs one request at a time, caps T3 at 1000 tokens, reads the
+voice from `self.conds` and fails with cfg_weight=0. Here a chunk becomes a T3 stream (its prompt
+embeddings, decoded with others by the T3 batcher) and then an S3Gen job (rendered with others by
+the S3Gen batcher); voice preparation is not thread-safe and the engine runs it under a lock.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from chatterbox.tts import Conditionals, punc_norm
 
 from deployments.chatterbox import checkpoint
 from deployments.chatterbox.protocol import ChatterboxParams
+from deployments.chatterbox.s3gen_batch import S3GenJob
+from deployments.chatterbox.t3_batcher import T3Stream
+from deployments.chatterbox.t3_sampling import Sampling
 
 
 def voice_nbytes(voice: Conditionals) -> int:
@@ -31,6 +36,14 @@ class ChatterboxModel:
     def __init__(self, ckpt_dir: Path, device: str):
         self._tts, self.builtin_voice = checkpoint.load(ckpt_dir, device)
         self.device = device
+
+    @property
+    def t3(self):
+        return self._tts.t3
+
+    @property
+    def s3gen(self):
+        return self._tts.s3gen
 
     @property
     def sr(self) -> int:
@@ -65,46 +78,41 @@ class ChatterboxModel:
         """(1, n) token ids of one chunk, after the package's punctuation clean-up."""
         return self._tts.tokenizer.text_to_tokens(punc_norm(text))
 
-    def synthesize(self, text_tokens: torch.Tensor, voice: Conditionals, params: ChatterboxParams,
-                   max_new_tokens: int) -> np.ndarray:
-        # Unseeded calls reseed from the OS so that none replays the draws of a seeded one.
-        if params.seed is None:
-            torch.seed()
-        else:
-            torch.manual_seed(params.seed)
+    def t3_stream(self, text_tokens: torch.Tensor, voice: Conditionals, params: ChatterboxParams,
+                  seed: int) -> T3Stream:
+        """A chunk's T3 prompt, laid out as T3.inference lays it out: the voice's conditioning, the
+        text between its start and stop tokens (with positions), then the start-of-speech token
+        twice (the initial speech token, and the BOS the loop appends). A guided stream adds the
+        unconditional row: the same, with the text's token embeddings zeroed (its positions stay)."""
         t3 = self._tts.t3
-        # A T3Cond of this call's own: T3 stores the prompt embedding in the one it is given, and
-        # the voice may be shared through the cache.
-        t3_cond = T3Cond(
-            speaker_emb=voice.t3.speaker_emb,
-            cond_prompt_speech_tokens=voice.t3.cond_prompt_speech_tokens,
-            emotion_adv=params.exaggeration * torch.ones(1, 1, 1),
-        ).to(device=self.device)
-        # T3 always decodes a (conditional, unconditional) pair of rows: it stacks two
-        # start-of-speech rows whatever cfg_weight is. ChatterboxTTS.generate passes a single
-        # text row when cfg_weight is 0, hence its crash. With two rows and weight 0, T3 leaves
-        # the second text row in place and the guided logits are exactly the conditional ones.
-        tokens = text_tokens.to(self.device).repeat(2, 1)
-        tokens = F.pad(tokens, (1, 0), value=t3.hp.start_text_token)
-        tokens = F.pad(tokens, (0, 1), value=t3.hp.stop_text_token)
         with torch.inference_mode():
-            speech = t3.inference(
-                t3_cond=t3_cond,
-                text_tokens=tokens,
-                max_new_tokens=max_new_tokens,
-                temperature=params.temperature,
-                cfg_weight=params.cfg_weight,
-                repetition_penalty=params.repetition_penalty,
-                min_p=params.min_p,
-                top_p=params.top_p,
-            )[0]
-            speech = drop_invalid_tokens(speech)
-            speech = speech[speech < SPEECH_VOCAB_SIZE]
-            if len(speech) == 0:
-                return np.zeros(0, dtype=np.float32)
-            # A copy of the reference dict: S3Gen converts its entries in place.
-            wav, _ = self._tts.s3gen.inference(speech_tokens=speech, ref_dict=dict(voice.gen))
-        wav = wav.squeeze(0).cpu().numpy()
-        if not params.no_watermark:
-            wav = self._tts.watermarker.apply_watermark(wav, sample_rate=self.sr)
-        return wav.astype(np.float32, copy=False)
+            # A T3Cond of this call's own: T3 stores the prompt embedding in the one it is given, and
+            # the voice may be shared through the cache.
+            t3_cond = T3Cond(speaker_emb=voice.t3.speaker_emb,
+                             cond_prompt_speech_tokens=voice.t3.cond_prompt_speech_tokens,
+                             emotion_adv=params.exaggeration * torch.ones(1, 1, 1)).to(device=self.device)
+            cond = t3.prepare_conditioning(t3_cond)
+            tokens = F.pad(text_tokens.to(self.device), (1, 0), value=t3.hp.start_text_token)
+            tokens = F.pad(tokens, (0, 1), value=t3.hp.stop_text_token)
+            text, text_positions = t3.text_emb(tokens), t3.text_pos_emb(tokens)
+            start = t3.speech_emb(torch.tensor([[t3.hp.start_speech_token]], device=self.device))
+            start = start + t3.speech_pos_emb.get_fixed_embedding(0)
+            rows = [torch.cat([cond, text + text_positions, start, start], dim=1)]
+            if params.cfg_weight > 0:
+                rows.append(torch.cat([cond, text_positions.expand_as(text), start, start], dim=1))
+            prompt = torch.cat(rows)
+        sampling = Sampling(cfg_weight=params.cfg_weight, temperature=params.temperature,
+                            repetition_penalty=params.repetition_penalty, min_p=params.min_p, top_p=params.top_p)
+        return T3Stream(prompt, sampling, seed)
+
+    @staticmethod
+    def speech_tokens(t3_tokens: torch.Tensor) -> torch.Tensor:
+        """The tokens S3Gen can speak, of what T3 produced."""
+        speech = drop_invalid_tokens(t3_tokens)
+        return speech[speech < SPEECH_VOCAB_SIZE]
+
+    def s3gen_job(self, speech: torch.Tensor, voice: Conditionals, seed: int) -> S3GenJob:
+        return S3GenJob(speech.to(self.device), voice.gen, seed)
+
+    def watermark(self, wav: np.ndarray) -> np.ndarray:
+        return self._tts.watermarker.apply_watermark(wav, sample_rate=self.sr).astype(np.float32, copy=False)

@@ -8,17 +8,25 @@ from itertools import pairwise
 import pysbd
 
 
-def split_chunks(text: str, chunk_size: int) -> list[str]:
+def split_chunks(text: str, chunk_size: int, first_chunk_size: int | None = None) -> list[str]:
     """Sentences packed in order into chunks of at most `chunk_size` words.
 
     A sentence longer than that is cut at words into near-equal chunks of its own: T3 reads a
-    chunk at once (the first one sets how soon audio starts), and even cuts avoid a stub of a
-    word or two spoken on its own.
+    chunk at once, and even cuts avoid a stub of a word or two spoken on its own. The first chunk
+    sets how soon audio starts, so it may be held to `first_chunk_size` words: a first sentence
+    longer than that is cut there and its rest is packed as usual.
     """
-    sentences = pysbd.Segmenter(language="en", clean=False).segment(text)
-    chunks: list[list[str]] = []
+    sentences = [sentence.split() for sentence in pysbd.Segmenter(language="en", clean=False).segment(text)]
+    sentences = [words for words in sentences if words]
+    head: list[str] = []
+    if first_chunk_size and first_chunk_size < chunk_size and sentences:
+        while sentences and len(head) + len(sentences[0]) <= first_chunk_size:
+            head += sentences.pop(0)
+        if not head:  # a long first sentence: its first words are the first chunk
+            head, sentences[0] = sentences[0][:first_chunk_size], sentences[0][first_chunk_size:]
+    chunks: list[list[str]] = [head] if head else []
     current: list[str] = []
-    for words in (sentence.split() for sentence in sentences):
+    for words in sentences:
         if current and len(current) + len(words) > chunk_size:
             chunks.append(current)
             current = []

@@ -2,8 +2,9 @@
 
 Without S3Gen it stays up as unavailable, like the Chatterbox engine (deployments.chatterbox.loading).
 
-S3Gen runs one call at a time per replica, so calls take a lock, per piece of input: a short
-conversion waits for one piece of a long one, not for all of it.
+The pieces of an input go to the replica's S3Gen batcher together, so a long input is rendered
+in batches of its own pieces, and pieces of concurrent conversions share passes. Target
+preparation and the watermarker take a lock.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import soxr
 
 from audio.clips import checked_clip
+from deployments.chatterbox.batching import S3GenLimits
 from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
 from deployments.chatterbox.voice_cache import VoiceCache
 from deployments.conversion.pieces import crossfade_join, split_at_pauses
@@ -24,6 +26,7 @@ from deployments.conversion.settings import ConversionSettings
 from deployments.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from deployments.chatterbox.s3gen_batch import S3GenBatcher
     from deployments.conversion.model import ConversionModel, Target
 
 
@@ -34,17 +37,25 @@ class ConversionEngine(CheckpointEngine):
     def __init__(self, settings: ConversionSettings):
         self._targets: VoiceCache[Target] | None = None
         self._lock = threading.Lock()
+        self.s3gen_batcher: S3GenBatcher | None = None
         super().__init__(settings)
 
     def _build(self) -> ConversionModel:
         try:
             from deployments.chatterbox import checkpoint
+            from deployments.chatterbox.s3gen_batch import S3GenBatcher
             from deployments.conversion.model import ConversionModel, target_nbytes
         except ImportError as exc:
             raise Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
         model = ConversionModel(self._checkpoint_dir((checkpoint.S3GEN_WEIGHTS,)), self.device)
         self._targets = VoiceCache(int(self.settings.voice_cache_mb * 2**20), target_nbytes)
+        self.s3gen_batcher = S3GenBatcher(model.s3gen, self.settings.batching.s3gen_max_batch)
         return model
+
+    def configure(self, limits: S3GenLimits) -> None:
+        """A new batch limit for the running S3Gen batcher (the deployment's user_config)."""
+        self._ready()
+        self.s3gen_batcher.max_batch = limits.s3gen_max_batch
 
     @property
     def sr(self) -> int:
@@ -86,10 +97,13 @@ class ConversionEngine(CheckpointEngine):
         wav = checked_clip(audio, sample_rate, param="audio", min_sec=MIN_INPUT_SEC)
         wav = soxr.resample(wav, sample_rate, model.input_sr)
         spans = split_at_pauses(wav, model.input_sr, self.settings.piece_sec)
-        pieces = []
-        for start, end in spans:
-            with self._lock:
-                pieces.append(model.convert(wav[start:end], target))
+        inputs = [wav[start:end] for start, end in spans]
+        futures = self.s3gen_batcher.submit_all([model.job(piece, target) for piece in inputs])
+        try:
+            pieces = [model.fit(future.result(), piece) for future, piece in zip(futures, inputs)]
+        finally:  # a failed piece drops the rest of its input's work
+            for future in futures:
+                future.cancel()
         ratio = model.sr / model.input_sr
         out = crossfade_join(pieces, [round(start * ratio) for start, _ in spans], round(len(wav) * ratio), model.sr)
         if not no_watermark:

@@ -2,7 +2,8 @@
 
 Composed from the package's ChatterboxVC parts (S3Gen and the Perth watermarker) rather than
 through `ChatterboxVC.generate`, which reads files, keeps the target on the model and converts a
-whole input at once. Not thread-safe: the engine runs one call at a time.
+whole input at once. Speech tokens come from here; S3Gen renders them in the engine's S3Gen
+batcher, batched with the pieces of other conversions.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from chatterbox.models.s3gen import S3GEN_SR
 from chatterbox.models.s3tokenizer import S3_SR
 from chatterbox.tts import Conditionals
 from chatterbox.vc import ChatterboxVC
+
+from deployments.chatterbox.s3gen_batch import S3GenJob
 
 Target = dict  # S3Gen's reference dict: prompt tokens and mel frames, speaker embedding
 
@@ -41,18 +44,23 @@ class ConversionModel:
         """The target voice of a library voice: S3Gen's part of the Conditionals Chatterbox prepared."""
         return Conditionals.load(io.BytesIO(conditionals), map_location=self.device).to(self.device).gen
 
-    def convert(self, wav: np.ndarray, target: Target) -> np.ndarray:
-        """`wav` (16 kHz) in the target's voice at 24 kHz, exactly as long as the input."""
+    @property
+    def s3gen(self):
+        return self._vc.s3gen
+
+    def job(self, wav: np.ndarray, target: Target) -> S3GenJob:
+        """The S3Gen job that speaks `wav` (16 kHz) in the target's voice."""
         s3gen = self._vc.s3gen
         # Padded to whole 40 ms tokens, so that the last partial token is heard too.
         (padded,) = s3gen.tokenizer.pad([torch.from_numpy(wav)], S3_SR)
-        # S3Gen draws its starting noise at random: seeded, the same input and target give the same audio.
-        torch.manual_seed(0)
         with torch.inference_mode():
             tokens, _ = s3gen.tokenizer(padded.to(self.device))
-            # A copy of the target: S3Gen converts its entries in place.
-            out, _ = s3gen.inference(speech_tokens=tokens, ref_dict=dict(target))
-        out = out.squeeze(0).cpu().numpy()
+        # A fixed seed for S3Gen's starting noise: the same input and target give the same audio.
+        return S3GenJob(tokens[0], target, seed=0)
+
+    @staticmethod
+    def fit(out: np.ndarray, wav: np.ndarray) -> np.ndarray:
+        """S3Gen's output of `wav` cut or padded to exactly the input's length."""
         length = round(len(wav) * S3GEN_SR / S3_SR)
         return np.pad(out[:length], (0, max(0, length - len(out))))
 

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments import paths
+from deployments.chatterbox.batching import S3GenLimits
 
 
 class ConversionSettings(BaseModel):
@@ -22,6 +23,8 @@ class ConversionSettings(BaseModel):
                                               "this length (S3Gen imitates at most 10 s of reference).")
     piece_sec: float = Field(20, ge=5, le=25, description="Input longer than this is converted in pieces of about "
                              "this length, cut at pauses and joined with a crossfade.")
+    batching: S3GenLimits = Field(default_factory=S3GenLimits, description="Batch limit until the deployment's "
+                                  "user_config sets it.")
     voice_cache_mb: float = Field(16, ge=0, description="Bound on the library voices each replica keeps in memory "
                                   "(least recently used ones are dropped first).")
 

@@ -1,0 +1,82 @@
+"""Next speech tokens for many T3 streams at once, each with its own sampling parameters and random draws.
+
+The steps and their order are those of the package's single-stream loop (T3.inference):
+classifier-free guidance, repetition penalty, temperature, min-p, top-p, then a draw from the
+softmax. Each step is computed for all streams together with per-row parameters. The draw is a
+Gumbel-max over noise from the stream's own generator: a seeded stream gets the same tokens
+whichever other streams share its batch, and a tiny numeric difference between a batched and a solo
+forward pass can change its token only when two candidates tie, not whenever a cumulative sum
+moves past the draw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Sampling:
+    cfg_weight: float = 0.5
+    temperature: float = 0.8
+    repetition_penalty: float = 1.2
+    min_p: float = 0.05
+    top_p: float = 1.0
+
+
+class StreamDraws:
+    """One stream's random generator and the tokens it has produced (for the repetition penalty)."""
+
+    def __init__(self, vocab: int, first_token: int, seed: int | None, device: torch.device | str):
+        self.generator = torch.Generator(device=device)
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(seed)
+        # The package's loop penalises its start-of-speech token too: it is in the ids it has seen.
+        self.seen = torch.zeros(vocab, dtype=torch.bool, device=device)
+        self.seen[first_token] = True
+
+    def noise(self, vocab: int) -> torch.Tensor:
+        return torch.rand(vocab, generator=self.generator, device=self.seen.device)
+
+
+def _column(values: list[float], like: torch.Tensor) -> torch.Tensor:
+    return torch.tensor(values, dtype=like.dtype, device=like.device)[:, None]
+
+
+def next_tokens(cond: torch.Tensor, uncond: torch.Tensor, sampling: list[Sampling],
+                draws: list[StreamDraws]) -> torch.Tensor:
+    """(streams,) next tokens from each stream's conditional and unconditional logits (streams, vocab).
+
+    A stream without guidance passes its conditional logits as both.
+    """
+    logits = cond.float()
+    weight = _column([s.cfg_weight for s in sampling], logits)
+    logits = logits + weight * (logits - uncond.float())
+
+    penalty = _column([s.repetition_penalty for s in sampling], logits)
+    seen = torch.stack([d.seen for d in draws])
+    penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
+    logits = torch.where(seen, penalised, logits)
+
+    logits = logits / _column([s.temperature for s in sampling], logits)
+
+    probs = logits.softmax(-1)
+    floor = _column([s.min_p for s in sampling], logits) * probs.amax(-1, keepdim=True)
+    logits = logits.masked_fill(probs < floor, float("-inf"))
+
+    # Top-p as the package's warper does it: drop the least likely tokens while their total stays
+    # within 1 - top_p, always keeping the likeliest.
+    ascending, order = logits.sort(-1)
+    drop = ascending.softmax(-1).cumsum(-1) <= 1 - _column([s.top_p for s in sampling], logits)
+    drop[:, -1] = False
+    logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+
+    vocab = logits.shape[-1]
+    uniform = torch.stack([d.noise(vocab) for d in draws]).clamp_(torch.finfo(torch.float32).tiny, 1 - 1e-7)
+    tokens = (logits - torch.log(-torch.log(uniform))).argmax(-1)
+    for d, token in zip(draws, tokens.tolist()):
+        d.seen[token] = True
+    return tokens
