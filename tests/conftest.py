@@ -79,11 +79,12 @@ def base_url(serve_instance, tls_context, tmp_path_factory, chatterbox_checkpoin
     from ingress.app import build_app
 
     jobs = {**TEST_JOBS, "redis_data_dir": str(tmp_path_factory.mktemp("redis"))}
-    # S3Gen's work grows with the reference it imitates: 2 s of each clip keeps a chunk near 2 s on a CPU.
-    chatterbox = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 2,
+    # S3Gen's work grows with the reference it imitates: 1 s of each clip keeps a chunk near 3 s on two
+    # CPU cores (4.8 s with 2 s of reference).
+    chatterbox = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1,
                   "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
     # Voice conversion: S3Gen of the same checkpoint; pieces of 5 s let a 12 s input test the joins.
-    conversion = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 2,
+    conversion = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1,
                   "piece_sec": CONVERSION_PIECE_SEC}
     app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}, "jobs": jobs,
                      "chatterbox": chatterbox, "conversion": conversion, "voice_library": {"root": str(voice_library)}})
