@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser serve test bench bench-batching bench-jobs bench-conversion bench-stream-input load-test lint
+.PHONY: install browser serve test bench bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -54,6 +54,17 @@ bench-jobs: install
 
 bench-conversion: install
 	$(BIN)/python -m bench.conversion_cpu
+
+# Sized for two CPU cores: a shallower T3 and short items (the ratios are what it measures).
+bench-chatterbox: install
+	$(BIN)/python -m bench.chatterbox_batching --t3-layers 6 --prompt-tokens 60 --tokens 8 \
+		--s3gen-seconds 1 --reference-seconds 1 --first-audio-streams 4
+
+# On a machine with a CUDA GPU (and a CUDA build of torch in the environment).
+bench-gpu: install
+	$(BIN)/python -m bench.kokoro_batching --max-batch 64
+	$(BIN)/python -m bench.chatterbox_batching --device cuda --half --tokens 64 \
+		--out bench/results/chatterbox_batching_gpu.md
 
 bench-stream-input: install
 	$(BIN)/python -m bench.stream_input

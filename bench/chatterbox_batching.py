@@ -27,7 +27,6 @@ from deployments.chatterbox.s3gen_batch import S3GenBatcher, S3GenJob, render
 from deployments.chatterbox.t3_batcher import T3Batcher, T3Stream
 from deployments.chatterbox.t3_sampling import Sampling
 
-PROMPT_TOKENS = 180  # a voice's conditioning (about 150) plus a sentence of text
 SPEECH_RATE = 25  # S3 tokens a second of audio
 SAMPLE_RATE = 24_000
 
@@ -38,23 +37,26 @@ def machine(device: str) -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads"
 
 
-def t3_streams(t3, count: int, tokens: int, dtype) -> list[T3Stream]:
+PROMPT_TOKENS = 180  # a voice's conditioning (about 150) plus a sentence of text
+
+
+def t3_streams(t3, count: int, tokens: int, dtype, prompt_tokens: int) -> list[T3Stream]:
     generator = torch.Generator().manual_seed(count)
-    return [T3Stream(torch.randn(2, PROMPT_TOKENS, 1024, generator=generator).to(t3.device, dtype), Sampling(),
+    return [T3Stream(torch.randn(2, prompt_tokens, 1024, generator=generator).to(t3.device, dtype), Sampling(),
                      seed=i, max_new_tokens=tokens) for i in range(count)]
 
 
-def t3_table(t3, sizes: list[int], tokens: int, dtype) -> list[str]:
+def t3_table(t3, sizes: list[int], tokens: int, dtype, prompt_tokens: int) -> list[str]:
     batcher = T3Batcher(t3, T3Limits(max_batch_rows=2 * max(sizes), kv_cache_tokens=2**22, max_new_tokens=tokens))
-    batcher.submit(t3_streams(t3, 1, 4, dtype)[0]).result()  # warm-up
+    batcher.submit(t3_streams(t3, 1, 4, dtype, prompt_tokens)[0]).result()  # warm-up
     started = time.perf_counter()
-    for stream in t3_streams(t3, 1, tokens, dtype):
+    for stream in t3_streams(t3, 1, tokens, dtype, prompt_tokens):
         batcher.submit(stream).result()
     serial = tokens / (time.perf_counter() - started)
     rows = ["| concurrent streams | batched tokens/s | serial tokens/s | ratio | KV cache MB |",
             "|---:|---:|---:|---:|---:|"]
     for size in sizes:
-        streams = t3_streams(t3, size, tokens, dtype)
+        streams = t3_streams(t3, size, tokens, dtype, prompt_tokens)
         if t3.device.type == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
@@ -88,13 +90,14 @@ def s3gen_table(s3gen, reference: dict, sizes: list[int], seconds: float) -> lis
     return rows
 
 
-def first_audio_table(t3, s3gen, reference: dict, streams: int, first_tokens: int, dtype) -> list[str]:
+def first_audio_table(t3, s3gen, reference: dict, streams: int, first_tokens: int, dtype,
+                      prompt_tokens: int) -> list[str]:
     """`streams` concurrent first chunks of `first_tokens` tokens: when each one's audio is ready."""
     t3_batcher = T3Batcher(t3, T3Limits(max_batch_rows=2 * streams, kv_cache_tokens=2**22,
                                         max_new_tokens=first_tokens))
     s3gen_batcher = S3GenBatcher(s3gen, max_batch=8)
     started = time.perf_counter()
-    decoding = [t3_batcher.submit(stream) for stream in t3_streams(t3, streams, first_tokens, dtype)]
+    decoding = [t3_batcher.submit(stream) for stream in t3_streams(t3, streams, first_tokens, dtype, prompt_tokens)]
     rendering = [s3gen_batcher.submit(S3GenJob(f.result().clamp(max=6560), reference, i))
                  for i, f in enumerate(decoding)]
     ready = []
@@ -120,6 +123,8 @@ def main() -> None:
     parser.add_argument("--s3gen-batches", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--s3gen-seconds", type=float, default=2.0, help="audio per S3Gen item")
     parser.add_argument("--first-audio-streams", type=int, default=16)
+    parser.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS)
+    parser.add_argument("--reference-seconds", type=float, default=5.0, help="the voice S3Gen imitates")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "chatterbox_batching_cpu.md")
     args = parser.parse_args()
 
@@ -132,19 +137,20 @@ def main() -> None:
     t3 = t3_with_layers(args.t3_layers).to(args.device, dtype).eval()
     s3gen = S3Gen().to(args.device).eval()
     with torch.inference_mode():
-        reference = s3gen.embed_ref(harmonic_clip(5.0, SAMPLE_RATE, f0=140), SAMPLE_RATE)
+        reference = s3gen.embed_ref(harmonic_clip(args.reference_seconds, SAMPLE_RATE, f0=140), SAMPLE_RATE)
     # S3Gen stays in float32 (HiFT's STFT has no bf16 kernels); on a GPU its matmuls use TF32.
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
 
     lines = [f"# Batched Chatterbox on {machine(args.device)}", "",
-             (f"Random weights; T3 with {args.t3_layers} layers, {dtype}; prompts of {PROMPT_TOKENS} tokens, "
-             f"guided (two rows a stream); serial = the same work one item at a time, in this run."), "",
+             (f"Random weights; T3 with {args.t3_layers} layers, {dtype}; prompts of {args.prompt_tokens} tokens, "
+             f"guided (two rows a stream); S3Gen imitates {args.reference_seconds:g} s of reference; serial = the "
+             "same work one item at a time, in this run."), "",
              f"## T3 decode, {args.tokens} tokens a stream", ""]
-    lines += t3_table(t3, args.streams, args.tokens, dtype)
+    lines += t3_table(t3, args.streams, args.tokens, dtype, args.prompt_tokens)
     lines += ["", f"## S3Gen, {args.s3gen_seconds:g} s of audio an item", ""]
     lines += s3gen_table(s3gen, reference, args.s3gen_batches, args.s3gen_seconds)
     lines += ["", "## First audio of concurrent streams (T3 then S3Gen, both batched)", ""]
-    lines += first_audio_table(t3, s3gen, reference, args.first_audio_streams, 25, dtype)
+    lines += first_audio_table(t3, s3gen, reference, args.first_audio_streams, 25, dtype, args.prompt_tokens)
     if args.device == "cuda":
         lines += ["", f"Peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"]
     text = "\n".join(lines) + "\n"
