@@ -23,7 +23,7 @@ import av
 import numpy as np
 import soundfile
 
-from deployments.errors import InvalidRequest, PayloadTooLarge
+from deployments.errors import AudioTooLong, InvalidRequest, PayloadTooLarge
 
 MIN_SAMPLE_RATE = 8000  # below telephone quality too little of a voice is left to work with
 # Decoders may return a few frames fewer than a header declares; a truncated upload loses far more.
@@ -96,7 +96,7 @@ def decode_upload(data: bytes, *, max_bytes: int, min_duration_s: float | None =
         raise InvalidRequest(f"{param} contains invalid samples (NaN or infinity)", param)
     duration = len(samples) / sample_rate
     if max_duration_s is not None and duration > max_duration_s:
-        raise InvalidRequest(f"{param} is longer than the {max_duration_s:g} s limit", param)
+        raise AudioTooLong(f"{param} is longer than the {max_duration_s:g} s limit", param)
     if min_duration_s is not None and duration < min_duration_s:
         raise InvalidRequest(f"{param} is {duration:.2f} s long; at least {min_duration_s:g} s is needed", param)
     return DecodedAudio(samples.astype(np.float32, copy=False), sample_rate, audio_format, data)

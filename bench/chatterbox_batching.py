@@ -49,24 +49,21 @@ def t3_streams(t3, count: int, tokens: int, dtype, prompt_tokens: int) -> list[T
 def t3_table(t3, sizes: list[int], tokens: int, dtype, prompt_tokens: int) -> list[str]:
     batcher = T3Batcher(t3, T3Limits(max_batch_rows=2 * max(sizes), kv_cache_tokens=2**22, max_new_tokens=tokens))
     batcher.submit(t3_streams(t3, 1, 4, dtype, prompt_tokens)[0]).result()  # warm-up
-    started = time.perf_counter()
-    for stream in t3_streams(t3, 1, tokens, dtype, prompt_tokens):
-        batcher.submit(stream).result()
-    serial = tokens / (time.perf_counter() - started)
     rows = ["| concurrent streams | batched tokens/s | serial tokens/s | ratio | KV cache MB |",
             "|---:|---:|---:|---:|---:|"]
     for size in sizes:
         streams = t3_streams(t3, size, tokens, dtype, prompt_tokens)
-        if t3.device.type == "cuda":
-            torch.cuda.synchronize()
+        started = time.perf_counter()
+        for stream in streams:  # the same streams one at a time, through the same batcher
+            batcher.submit(stream).result()
+        serial = size * tokens / (time.perf_counter() - started)
         started = time.perf_counter()
         futures = [batcher.submit(stream) for stream in streams]
         peak = 0
         while not all(f.done() for f in futures):
-            peak = max(peak, batcher._cache.nbytes)
+            peak = max(peak, batcher.cache_bytes)
             time.sleep(0.001)
-        elapsed = time.perf_counter() - started
-        rate = size * tokens / elapsed
+        rate = size * tokens / (time.perf_counter() - started)
         rows.append(f"| {size} | {rate:,.0f} | {serial:,.0f} | {rate / serial:.1f}x | {peak / 2**20:,.0f} |")
         print(rows[-1], flush=True)
     batcher.close()
@@ -76,16 +73,17 @@ def t3_table(t3, sizes: list[int], tokens: int, dtype, prompt_tokens: int) -> li
 def s3gen_table(s3gen, reference: dict, sizes: list[int], seconds: float) -> list[str]:
     tokens = torch.randint(0, 6561, (int(seconds * SPEECH_RATE),), generator=torch.Generator().manual_seed(0))
     render(s3gen, [S3GenJob(tokens[:10], reference, 0)])  # warm-up
-    started = time.perf_counter()
-    render(s3gen, [S3GenJob(tokens, reference, 0)])
-    serial = seconds / (time.perf_counter() - started)
     rows = ["| batch | batched audio s/s | serial audio s/s | ratio |", "|---:|---:|---:|---:|"]
     for size in sizes:
         jobs = [S3GenJob(tokens, reference, seed) for seed in range(size)]
         started = time.perf_counter()
+        for job in jobs:
+            render(s3gen, [job])
+        serial = size * seconds / (time.perf_counter() - started)
+        started = time.perf_counter()
         render(s3gen, jobs)
         rate = size * seconds / (time.perf_counter() - started)
-        rows.append(f"| {size} | {rate:,.1f} | {serial:,.1f} | {rate / serial:.1f}x |")
+        rows.append(f"| {size} | {rate:,.1f} | {serial:,.1f} | {rate / serial:.2f}x |")
         print(rows[-1], flush=True)
     return rows
 
@@ -123,6 +121,7 @@ def main() -> None:
     parser.add_argument("--s3gen-batches", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--s3gen-seconds", type=float, default=2.0, help="audio per S3Gen item")
     parser.add_argument("--first-audio-streams", type=int, default=16)
+    parser.add_argument("--first-chunk-tokens", type=int, default=50, help="a first chunk of about 8 words")
     parser.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS)
     parser.add_argument("--reference-seconds", type=float, default=5.0, help="the voice S3Gen imitates")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "chatterbox_batching_cpu.md")
@@ -150,7 +149,8 @@ def main() -> None:
     lines += ["", f"## S3Gen, {args.s3gen_seconds:g} s of audio an item", ""]
     lines += s3gen_table(s3gen, reference, args.s3gen_batches, args.s3gen_seconds)
     lines += ["", "## First audio of concurrent streams (T3 then S3Gen, both batched)", ""]
-    lines += first_audio_table(t3, s3gen, reference, args.first_audio_streams, 25, dtype, args.prompt_tokens)
+    lines += first_audio_table(t3, s3gen, reference, args.first_audio_streams, args.first_chunk_tokens, dtype,
+                               args.prompt_tokens)
     if args.device == "cuda":
         lines += ["", f"Peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"]
     text = "\n".join(lines) + "\n"

@@ -30,6 +30,12 @@ class InvalidRequest(EngineError):
     status_code = 400
 
 
+class AudioTooLong(InvalidRequest):
+    """Uploaded audio over the duration a route or operation accepts."""
+
+    default_code = "audio_too_long"
+
+
 class VoiceNotFound(InvalidRequest):
     """A request names a voice that no library and no engine has."""
 

@@ -24,7 +24,9 @@ class GatewaySettings(BaseModel):
     retry_after_s: int = Field(2, ge=1, description="Retry-After sent with capacity 503s.")
     request_timeout_s: float = Field(120, gt=0, description="Longest wait for an engine's answer (or next chunk).")
     max_conversion_input_s: float = Field(300, gt=0, description="Longest input on /v1/audio/conversions (60 s "
-                                          "or less converts best; longer input is converted in pieces).")
+                                          "or less converts best; longer input is converted in pieces). Keep it "
+                                          "to what converts within request_timeout_s: longer input is pointed "
+                                          "to the job API, which has no request timeout.")
     cors_allowed_origins: list[str] = Field([], description="Origins whose browser pages may call the API "
                                             "(CORS, preflight answered); none unless configured.")
     cors_allowed_origin_regex: str | None = Field(None, description="A regular expression of further allowed "

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from audio.uploads import AudioUpload
 from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
 from deployments.conversion.protocol import MIN_INPUT_SEC, S3GenRequest
-from deployments.errors import InvalidRequest
+from deployments.errors import AudioTooLong, InvalidRequest
 from deployments.protocol import SynthesisResult
 from operations.engines import ConversionClient
 from operations.voices import VoiceOperations, not_found
@@ -43,6 +43,7 @@ class ConvertRequest:
     no_watermark: bool = False
     max_reference_duration_sec: float | None = None
     max_input_s: float = 300  # the front end's limit on the input's length
+    longer_input: str | None = None  # where a front end sends input over its limit (told in the error)
 
 
 @dataclass(frozen=True)
@@ -61,8 +62,13 @@ class ConversionOperations:
         mode = _transfer_mode(request)
         if mode == "embedding":
             target, info = await self._library_target(request)
-        speech = await self.voices.decode(request.audio, min_duration_s=MIN_INPUT_SEC,
-                                          max_duration_s=request.max_input_s)
+        try:
+            speech = await self.voices.decode(request.audio, min_duration_s=MIN_INPUT_SEC,
+                                              max_duration_s=request.max_input_s)
+        except AudioTooLong as error:
+            if request.longer_input is None:
+                raise
+            raise AudioTooLong(f"{error.message}: {request.longer_input}", error.param) from error
         if mode == "audio":
             # As long as a cloning reference may be; the engine cuts it to max_reference_duration_sec.
             clip = await self.voices.decode(request.target_audio, max_duration_s=self.voices.settings.max_clone_s)

@@ -81,7 +81,8 @@ def base_url(serve_instance, tls_context, tmp_path_factory, chatterbox_checkpoin
     jobs = {**TEST_JOBS, "redis_data_dir": str(tmp_path_factory.mktemp("redis"))}
     # S3Gen's work grows with the reference it imitates: 1 s of each clip keeps a chunk near 3 s on two
     # CPU cores (4.8 s with 2 s of reference).
-    chatterbox = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1,
+    # A first chunk of up to 12 words: a clone's sample sentence is then one chunk (one S3Gen pass).
+    chatterbox = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1, "first_chunk_size": 12,
                   "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
     # Voice conversion: S3Gen of the same checkpoint; pieces of 5 s let a 12 s input test the joins.
     conversion = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1,

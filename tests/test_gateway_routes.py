@@ -857,7 +857,9 @@ def test_bad_conversion_audio(gw, target):
 def test_conversion_input_limit(tmp_path):
     gw = serve_gateway(tmp_path, max_conversion_input_s=2)
     assert multipart(gw.client, wav_bytes(2), wav_bytes(3)).status_code == 200
-    assert_error(multipart(gw.client, wav_bytes(3), wav_bytes(3)), 400, "file", "2 s limit")
+    error = assert_error(multipart(gw.client, wav_bytes(3), wav_bytes(3)), 400, "file", "2 s limit",
+                         code="audio_too_long")
+    assert "POST /run" in error["message"] and "voice_conversion" in error["message"]  # where longer input goes
 
 
 def test_conversion_unavailable_is_503(tmp_path):

@@ -29,7 +29,7 @@ class ChatterboxSettings(BaseModel):
                                               "before a voice is prepared from them.")
     chunk_size: int = Field(50, ge=1, le=100, description="Words per generated chunk when a request gives none: "
                             "whole sentences are packed up to it, longer sentences are cut at words.")
-    first_chunk_size: int = Field(12, ge=1, le=100, description="Words in the first chunk of a text at most, so "
+    first_chunk_size: int = Field(8, ge=1, le=100, description="Words in the first chunk of a text at most, so "
                                   "that its audio starts soon; the rest is packed up to chunk_size.")
     default_voice: str | None = Field(None, description="Voice used when a request names none; unset: the "
                                       "checkpoint's built-in voice (conds.pt), if it has one.")

@@ -112,6 +112,11 @@ class T3Batcher:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    @property
+    def cache_bytes(self) -> int:
+        """Memory the KV cache holds now (nothing while idle)."""
+        return self._cache.nbytes
+
     def close(self) -> None:
         with self._wake:
             self._closed = True

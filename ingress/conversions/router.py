@@ -62,12 +62,19 @@ _RESPONSES = {200: {
 }}
 
 
+LONGER_INPUT = ("convert longer input as a job: POST /run with {\"input\": {\"operation\": \"voice_conversion\", "
+                "\"input_audio\": <base64>, ...}}, then GET /status/{id}")
+
+
 @router.post("/v1/audio/conversions", openapi_extra=_BODY, responses=_RESPONSES, response_class=Response)
 async def convert_voice(http: Request, core: Core, settings: Settings) -> Response:
     """Re-speak recorded speech in another voice (S3Gen): a library voice (`voice_name` or `voice_id`, the
     hosted API's `embedding` transfer mode) or the voice of a second recording (`target_speaker`, mode
     `audio`). Exactly one target. The output is as long as the input; input over 60 s is converted in
-    pieces cut at pauses. Up to 10 MB of audio in any common format."""
+    pieces cut at pauses. Up to 10 MB of audio in any common format, and up to the deployment's
+    `max_conversion_input_s`: longer input is converted as a job (`POST /run` with the
+    `voice_conversion` operation, then `GET /status/{id}`), which no request timeout cuts short; the
+    400 for a longer input says so."""
     request, audio, target_file = await _conversion_input(http)
     if request.target_speaker is not None:
         if target_file is not None:
@@ -76,7 +83,8 @@ async def convert_voice(http: Request, core: Core, settings: Settings) -> Respon
     converted = await core.conversion.convert(ConvertRequest(
         audio, voice_name=request.voice_name, voice_id=request.voice_id, target_audio=target_file,
         transfer_mode=request.transfer_mode, no_watermark=request.no_watermark,
-        max_reference_duration_sec=request.max_reference_duration_sec, max_input_s=settings.max_conversion_input_s))
+        max_reference_duration_sec=request.max_reference_duration_sec, max_input_s=settings.max_conversion_input_s,
+        longer_input=LONGER_INPUT))
     result = converted.result
     output = AudioOutput(request.response_format, result.sample_rate, request.sample_rate)
     encoded = await asyncio.to_thread(output.whole, result.audio)  # minutes of audio: off the event loop
