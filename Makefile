@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser serve test bench bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-stream-input load-test lint
+.PHONY: install browser serve test bench bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -65,6 +65,12 @@ bench-gpu: install
 	$(BIN)/python -m bench.kokoro_batching --max-batch 64
 	$(BIN)/python -m bench.chatterbox_batching --device cuda --half --tokens 64 \
 		--out bench/results/chatterbox_batching_gpu.md
+
+bench-chatterbox-http: install
+	$(BIN)/python -m bench.chatterbox_http
+
+bench-long-conversion: install
+	$(BIN)/python -m bench.long_conversion
 
 bench-stream-input: install
 	$(BIN)/python -m bench.stream_input

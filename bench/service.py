@@ -28,11 +28,24 @@ def embedded_config(port: int) -> dict:
 
 
 class ServeRun:
-    """`serve run` of the embedded default config on a free port, for the length of a `with` block."""
+    """`serve run` of the embedded default config on a free port, for the length of a `with` block;
+    Chatterbox and Conversion read `checkpoint_dir` when one is given, and Chatterbox gets
+    `chatterbox_user_config` (its batch limits) when one is given."""
+
+    def __init__(self, checkpoint_dir: Path | None = None, chatterbox_user_config: dict | None = None):
+        self._checkpoint_dir = checkpoint_dir
+        self._chatterbox_user_config = chatterbox_user_config
 
     def __enter__(self) -> Self:
         port = free_port()
         self.config = embedded_config(port)
+        if self._checkpoint_dir is not None:
+            args = self.config["applications"][0]["args"]
+            for engine in ("chatterbox", "conversion"):
+                args[engine]["checkpoint_dir"] = str(self._checkpoint_dir)
+        if self._chatterbox_user_config is not None:
+            (chatterbox,) = [d for d in self.config["applications"][0]["deployments"] if d["name"] == "Chatterbox"]
+            chatterbox["user_config"] = self._chatterbox_user_config
         self.base_url = f"http://127.0.0.1:{port}"
         self._config_file = tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=ROOT, prefix=".bench-config-")
         yaml.safe_dump(self.config, self._config_file)
