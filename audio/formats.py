@@ -15,3 +15,20 @@ MEDIA_TYPES: dict[str, str] = {
     "pcm": "audio/pcm",
     "aiff": "audio/aiff",
 }
+
+# The sample rates each lossy encoder takes (libmp3lame, libopus, FFmpeg's AAC); the other formats
+# take any rate.
+ENCODER_RATES: dict[str, tuple[int, ...]] = {
+    "mp3": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+    "opus": (8000, 12000, 16000, 24000, 48000),
+    "aac": (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000),
+}
+
+
+def check_encodable(audio_format: str, sample_rate: int | None) -> int | None:
+    """`sample_rate` if `audio_format`'s encoder takes it; a ValueError that lists the rates it takes if not."""
+    rates = ENCODER_RATES.get(audio_format)
+    if sample_rate is not None and rates is not None and sample_rate not in rates:
+        raise ValueError(f"{audio_format} cannot be encoded at {sample_rate} Hz; use one of "
+                         f"{', '.join(map(str, rates))}")
+    return sample_rate

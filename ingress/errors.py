@@ -75,6 +75,47 @@ def error_response(error: APIError | EngineError) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=error.status_code, headers=error.headers)
 
 
+# The statuses any route may answer with an error body, as its OpenAPI document says: FastAPI's own
+# 422 never happens (validation errors are 400 in the error shape).
+DOCUMENTED_ERRORS = {
+    400: "Bad request: a field is missing, malformed or out of range (`param` names it)",
+    401: "No valid API key (when the deployment requires one)",
+    404: "No such voice, job or route",
+    405: "Method not allowed",
+    413: "The body or an upload is over its size limit",
+    500: "An unexpected error (logged)",
+    503: "An engine is unavailable, or the gateway is at capacity (with Retry-After)",
+    504: "An engine did not answer in time",
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Every operation in the app's OpenAPI document lists the error statuses above, in the error shape."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(error_schema.pop("$defs", {}))
+        components["ErrorResponse"] = error_schema
+        for unused in ("HTTPValidationError", "ValidationError"):  # only FastAPI's 422 referred to them
+            components.pop(unused, None)
+        body = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                responses.pop("422", None)
+                for status, description in DOCUMENTED_ERRORS.items():
+                    responses.setdefault(str(status), {"description": description, "content": body})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     async def _api_error(_: Request, error: APIError) -> JSONResponse:

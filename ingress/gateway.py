@@ -13,7 +13,7 @@ from deployments.jobs.settings import JobsSettings
 from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.auth import BearerKeys
 from ingress.conversions.router import router as conversions_router
-from ingress.errors import install_error_handlers
+from ingress.errors import document_errors, install_error_handlers
 from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.jobs.router import router as jobs_router
 from ingress.jobs.service import JobService
@@ -45,6 +45,7 @@ def create_api(settings: GatewaySettings, operations: Operations, library_settin
     api = FastAPI(title="Chorus", version="0.1.0",
                   description="Text-to-speech on Ray Serve: OpenAI speech, the simple /synthesize API, and more.")
     install_error_handlers(api)
+    document_errors(api)
     api.state.settings = settings
     api.state.keys = keys
     api.state.operations = operations

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from audio.formats import AudioFormat
-from ingress.speech.protocol import SampleRate
+from ingress.speech.protocol import SampleRate, encodable_rate
 from operations.conversion import TransferInfo, TransferMode
 
 
@@ -35,6 +35,8 @@ class ConversionRequest(BaseModel):
                                                      "target_speaker (the deployment's cap, 10 s, applies too).")
     return_json: bool = Field(False, description="Answer with JSON (base64 audio, durations, transfer_info) as the "
                               "hosted Chatterbox API does, instead of the audio bytes.")
+
+    _encodable = field_validator("sample_rate")(encodable_rate)
 
 
 class ConversionResponse(BaseModel):

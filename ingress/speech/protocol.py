@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from audio.formats import AudioFormat
+from audio.formats import AudioFormat, check_encodable
 from audio.processing import Normalization
 from deployments.kokoro.protocol import LangCode
 from ingress.text_fields import SpokenText, VoiceKey
@@ -16,7 +16,14 @@ CHATTERBOX_MODEL = "chatterbox"
 MODEL_NAMES = (*KOKORO_MODEL_NAMES, CHATTERBOX_MODEL)
 
 Speed = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 0.25 to 4.0.")
-SampleRate = Field(None, ge=8000, le=48000, description="Output sample rate in Hz (resampled); default 24000.")
+SampleRate = Field(None, ge=8000, le=48000, description="Output sample rate in Hz (resampled); default 24000. "
+                   "mp3 and aac take 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000; opus "
+                   "8000, 12000, 16000, 24000 or 48000.")
+
+
+def encodable_rate(rate: int | None, info: ValidationInfo) -> int | None:
+    """A model's `sample_rate` validator: the rate its `response_format` (declared before it) can be encoded at."""
+    return check_encodable(info.data.get("response_format"), rate)
 
 
 class SpeechRequest(BaseModel):
@@ -54,6 +61,8 @@ class SpeechRequest(BaseModel):
                                         "request only (instead of `voice`).")
     max_reference_duration_sec: float | None = Field(None, gt=0, le=300, description="Chatterbox: cut "
                                                      "reference_audio to this many seconds (30).")
+
+    _encodable = field_validator("sample_rate")(encodable_rate)
 
 
 class CaptionedSpeechRequest(SpeechRequest):

@@ -33,7 +33,9 @@ Speech = Annotated[SpeechService, Depends(speech_service)]
 
 
 @router.post("/v1/audio/speech", dependencies=[Depends(json_body)],
-             responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}})
+             responses={200: {"description": "The audio in `response_format` (chunked while `stream`), or with "
+                              "`stream_format: sse` server-sent events of base64 audio deltas.",
+                              "content": {**{media: {} for media in MEDIA_TYPES.values()}, "text/event-stream": {}}}})
 async def create_speech(request: SpeechRequest, service: Speech) -> Response:
     if request.stream_format == "sse":
         events = await service.event_stream(request)
