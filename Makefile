@@ -60,10 +60,11 @@ bench-chatterbox: install
 	$(BIN)/python -m bench.chatterbox_batching --t3-layers 6 --prompt-tokens 60 --tokens 8 \
 		--s3gen-seconds 1 --reference-seconds 1 --first-audio-streams 4
 
-# On a machine with a CUDA GPU (and a CUDA build of torch in the environment).
-bench-gpu: install
-	$(BIN)/python -m bench.kokoro_batching --max-batch 64
-	$(BIN)/python -m bench.chatterbox_batching --device cuda --half --tokens 64 \
+# On a machine with a CUDA GPU, with $(PYTHON) holding a CUDA torch and the project's dependencies
+# (no install step: a GPU machine may have no package index to install from).
+bench-gpu:
+	$(PYTHON) -m bench.kokoro_batching --max-batch 64
+	$(PYTHON) -m bench.chatterbox_batching --device cuda --half --tokens 64 \
 		--out bench/results/chatterbox_batching_gpu.md
 
 bench-chatterbox-http: install
