@@ -35,9 +35,7 @@ def deploy(batching: dict, library: Path):
     config = AppArgs.model_validate({"gateway": {"require_auth": False}, "kokoro": {"backend": "torch"},
                                      "voice_library": {"root": str(library)}})
     root = config.voice_library.root
-    # An explicit version: a redeploy that changes only user_config reconfigures the replica in place.
-    kokoro = KokoroDeployment.options(version="1", ray_actor_options={"num_cpus": 0.5},
-                                      user_config=batching).bind(config.kokoro)
+    kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind(config.kokoro)
     chatterbox = ChatterboxDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind(config.chatterbox, root)
     conversion = ConversionDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind(config.conversion, root)
     gateway = Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(
@@ -65,8 +63,8 @@ def torch_client(kokoro, base_url, tls_context):
 
 
 def test_batch_limits_follow_user_config(kokoro, library):
-    # Kokoro's version is fixed (deploy), so a run that changes only its user_config calls `reconfigure`
-    # on the running replica, as a config deploy (`serve deploy`, KubeRay) does.
+    # `serve.run` gives every run a new code version, so Serve replaces the replica here; a config
+    # deploy (`serve deploy`, KubeRay) that changes only user_config calls `reconfigure` in place.
     first = kokoro.health.remote().result(timeout_s=60)
     assert first.backend == "torch" and first.max_batch_size == 8
     handle = deploy({"max_batch_size": 4, "batch_wait_timeout_s": 0.2}, library)
