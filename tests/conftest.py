@@ -28,6 +28,7 @@ TEST_JOBS = {"visibility_timeout_s": 35, "max_job_s": 30, "restore_interval_s": 
 # Random weights never emit T3's stop token: every chunk is this many speech tokens (0.4 s of audio).
 CHATTERBOX_MAX_NEW_TOKENS = 10
 CONVERSION_PIECE_SEC = 5
+S3GEN_STEPS = 2  # of the flow-matching decoder: a fifth of the released 10 steps' work; the plumbing is the same
 
 
 @pytest.fixture(scope="session")
@@ -79,14 +80,14 @@ def base_url(serve_instance, tls_context, tmp_path_factory, chatterbox_checkpoin
     from ingress.app import build_app
 
     jobs = {**TEST_JOBS, "redis_data_dir": str(tmp_path_factory.mktemp("redis"))}
-    # S3Gen's work grows with the reference it imitates: 1 s of each clip keeps a chunk near 3 s on two
-    # CPU cores (4.8 s with 2 s of reference).
-    # A first chunk of up to 12 words: a clone's sample sentence is then one chunk (one S3Gen pass).
+    # S3Gen's work grows with the reference it imitates and with its decoder steps: 1 s of each clip and
+    # 2 steps keep a chunk near 1 s on two CPU cores (4.8 s with 2 s of reference and 10 steps). A first
+    # chunk of up to 12 words: a clone's sample sentence is then one chunk (one S3Gen pass).
     chatterbox = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1, "first_chunk_size": 12,
-                  "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
+                  "s3gen_steps": S3GEN_STEPS, "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
     # Voice conversion: S3Gen of the same checkpoint; pieces of 5 s let a 12 s input test the joins.
     conversion = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1,
-                  "piece_sec": CONVERSION_PIECE_SEC}
+                  "s3gen_steps": S3GEN_STEPS, "piece_sec": CONVERSION_PIECE_SEC}
     app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}, "jobs": jobs,
                      "chatterbox": chatterbox, "conversion": conversion, "voice_library": {"root": str(voice_library)}})
     serve.run(app, name=APP_NAME, route_prefix="/")

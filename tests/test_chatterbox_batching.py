@@ -22,6 +22,7 @@ from deployments.chatterbox.t3_decoder import T3Decoder
 from deployments.chatterbox.t3_sampling import Sampling
 from deployments.errors import InvalidRequest
 from tests.chatterbox_fixture import harmonic_clip
+from tests.conftest import S3GEN_STEPS
 
 DIM = 1024
 
@@ -172,17 +173,17 @@ def test_s3gen_renders_each_item_of_a_batch_as_it_renders_it_alone(s3gen, refere
     generator = torch.Generator().manual_seed(5)
     jobs = [S3GenJob(torch.randint(0, 6561, (length,), generator=generator), references[i % 2], seed=i)
             for i, length in enumerate((6, 15, 25))]
-    alone = [render(s3gen, [job])[0] for job in jobs]
-    together = render(s3gen, jobs)
+    alone = [render(s3gen, [job], S3GEN_STEPS)[0] for job in jobs]
+    together = render(s3gen, jobs, S3GEN_STEPS)
     for job, solo, batched in zip(jobs, alone, together, strict=True):
         assert len(solo) == len(batched) == len(job.tokens) * 960  # 40 ms of 24 kHz audio a token
         assert np.corrcoef(solo, batched)[0, 1] > 0.999
-    reseeded = render(s3gen, [S3GenJob(jobs[0].tokens, jobs[0].reference, seed=99)])[0]
+    reseeded = render(s3gen, [S3GenJob(jobs[0].tokens, jobs[0].reference, seed=99)], S3GEN_STEPS)[0]
     assert np.corrcoef(alone[0], reseeded)[0, 1] < 0.99  # the seed is the item's own noise
 
 
 def test_the_s3gen_batcher_groups_what_arrives_together(s3gen, references):
-    batcher = S3GenBatcher(s3gen, max_batch=8)
+    batcher = S3GenBatcher(s3gen, max_batch=8, steps=S3GEN_STEPS)
     try:
         tokens = torch.arange(100, 110)
         futures = [batcher.submit(S3GenJob(tokens, references[0], seed=seed)) for seed in range(3)]

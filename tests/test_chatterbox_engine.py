@@ -17,6 +17,7 @@ from deployments.chatterbox.text import split_chunks
 from deployments.chatterbox.voice_cache import VoiceCache
 from deployments.errors import EngineUnavailable, InvalidRequest
 from tests.chatterbox_fixture import BUILTIN_VOICE_SR, builtin_voice_clip, harmonic_clip
+from tests.conftest import S3GEN_STEPS
 
 # Short references and few speech tokens keep S3Gen, the slow part on a CPU, to about 2 s a chunk.
 REFERENCE_SEC = 1.5
@@ -26,7 +27,7 @@ TEXT = "Hello there."
 
 @pytest.fixture(scope="module")
 def engine(chatterbox_checkpoint) -> ChatterboxEngine:
-    engine = ChatterboxEngine(ChatterboxSettings(checkpoint_dir=chatterbox_checkpoint,
+    engine = ChatterboxEngine(ChatterboxSettings(checkpoint_dir=chatterbox_checkpoint, s3gen_steps=S3GEN_STEPS,
                                                  batching={"max_new_tokens": MAX_NEW_TOKENS}))
     yield engine
     engine.t3_batcher.close()

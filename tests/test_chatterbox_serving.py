@@ -17,13 +17,14 @@ from ray import serve
 
 from deployments.chatterbox.deployment import ChatterboxDeployment
 from tests.audio_checks import decode
-from tests.conftest import CHATTERBOX_MAX_NEW_TOKENS
+from tests.conftest import CHATTERBOX_MAX_NEW_TOKENS, S3GEN_STEPS
 
 APP = "chatterbox-batching"
 
 
 def deploy(user_config: dict, checkpoint, library) -> None:
-    settings = {"checkpoint_dir": str(checkpoint), "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
+    settings = {"checkpoint_dir": str(checkpoint), "s3gen_steps": S3GEN_STEPS,
+                "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
     app = ChatterboxDeployment.options(name="BatchingChatterbox", user_config=user_config,
                                        ray_actor_options={"num_cpus": 0.1}).bind(settings, str(library))
     serve.run(app, name=APP, route_prefix=None)

@@ -12,6 +12,7 @@ from deployments.conversion.pieces import FADE_SEC, OVERLAP_SEC, PAUSE_SEARCH_SE
 from deployments.conversion.settings import ConversionSettings
 from deployments.errors import EngineUnavailable
 from tests.chatterbox_fixture import harmonic_clip
+from tests.conftest import S3GEN_STEPS
 
 RATE = 16_000
 
@@ -86,7 +87,8 @@ def test_without_a_checkpoint_the_engine_is_unavailable_with_its_reason(tmp_path
 
 
 def test_the_pieces_of_a_long_input_share_a_pass_and_match_serial_conversion(chatterbox_checkpoint):
-    engine = ConversionEngine(ConversionSettings(checkpoint_dir=chatterbox_checkpoint, piece_sec=5))
+    engine = ConversionEngine(ConversionSettings(checkpoint_dir=chatterbox_checkpoint, piece_sec=5,
+                                                 s3gen_steps=S3GEN_STEPS))
     try:
         target = engine.reference_target(harmonic_clip(1.0, 24_000, f0=150), 24_000)
         speech = babble(5.4, [2.5])

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# An `args` setting of both the Chatterbox and the Conversion deployment (a model setting, not a limit).
+S3GenSteps = Field(10, ge=1, le=50, description="Euler steps of S3Gen's flow-matching decoder (10, as the package "
+                   "runs it): most of S3Gen's work; fewer is faster and rougher.")
+
 
 class S3GenLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)

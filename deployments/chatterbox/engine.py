@@ -58,7 +58,7 @@ class ChatterboxEngine(CheckpointEngine):
         self._voices = VoiceCache(int(self.settings.voice_cache_mb * 2**20), voice_nbytes)
         limits = self.settings.batching
         self.t3_batcher = T3Batcher(model.t3, limits)
-        self.s3gen_batcher = S3GenBatcher(model.s3gen, limits.s3gen_max_batch)
+        self.s3gen_batcher = S3GenBatcher(model.s3gen, limits.s3gen_max_batch, self.settings.s3gen_steps)
         return model
 
     def configure(self, batching: ChatterboxBatching) -> None:

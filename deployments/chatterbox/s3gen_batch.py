@@ -54,8 +54,8 @@ def _encode(s3gen, job: S3GenJob) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
     return mu, cond, speaker[0], prompt_frames
 
 
-def render(s3gen, jobs: list[S3GenJob]) -> list[np.ndarray]:
-    """Float32 mono audio at 24 kHz for each job, in order."""
+def render(s3gen, jobs: list[S3GenJob], steps: int = CFM_STEPS) -> list[np.ndarray]:
+    """Float32 mono audio at 24 kHz for each job, in order; `steps` Euler steps of the CFM decoder."""
     device, dtype = s3gen.device, s3gen.dtype
     with torch.inference_mode():
         encoded = [_encode(s3gen, job) for job in jobs]
@@ -71,7 +71,7 @@ def render(s3gen, jobs: list[S3GenJob]) -> list[np.ndarray]:
             noise[i, :, :length] = torch.randn(80, length, generator=generator, device=device, dtype=dtype)
         speakers = torch.stack([speaker for _, _, speaker, _ in encoded])
         decoder = s3gen.flow.decoder
-        t_span = torch.linspace(0, 1, CFM_STEPS + 1, device=device, dtype=dtype)
+        t_span = torch.linspace(0, 1, steps + 1, device=device, dtype=dtype)
         if decoder.t_scheduler == "cosine":
             t_span = 1 - torch.cos(t_span * 0.5 * torch.pi)
         mels = decoder.solve_euler(noise, t_span=t_span, mu=mu, mask=mask, spks=speakers, cond=cond)
@@ -94,9 +94,10 @@ class S3GenBatcher:
     """One loop per replica in front of S3Gen: jobs that arrive while a pass runs go together in the next
     one (up to `max_batch`); a lone job starts at once."""
 
-    def __init__(self, s3gen, max_batch: int):
+    def __init__(self, s3gen, max_batch: int, steps: int = CFM_STEPS):
         self._s3gen = s3gen
         self.max_batch = max_batch
+        self._steps = steps
         self._waiting: deque[tuple[S3GenJob, Future]] = deque()
         self._wake = threading.Condition()
         self._closed = False
@@ -145,7 +146,7 @@ class S3GenBatcher:
                 continue
             self.batch_sizes.append(len(batch))
             try:
-                outputs = render(self._s3gen, [job for job, _ in batch])
+                outputs = render(self._s3gen, [job for job, _ in batch], self._steps)
             except Exception as exc:  # a failed pass fails its jobs, not the replica
                 logger.exception("S3Gen pass failed")
                 outputs = [exc] * len(batch)

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments import paths
-from deployments.chatterbox.batching import ChatterboxBatching
+from deployments.chatterbox.batching import ChatterboxBatching, S3GenSteps
 
 
 class ChatterboxSettings(BaseModel):
@@ -23,6 +23,7 @@ class ChatterboxSettings(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where the model runs; auto: CUDA if present.")
     batching: ChatterboxBatching = Field(default_factory=ChatterboxBatching, description="Batch limits until the "
                                          "deployment's user_config sets them (it replaces them as a whole).")
+    s3gen_steps: int = S3GenSteps
     voice_cache_mb: float = Field(64, ge=0, description="Bound on the prepared voices each replica keeps in memory "
                                   "(least recently used ones are dropped first).")
     max_reference_duration_sec: float = Field(30, gt=0, le=300, description="Reference clips are cut to this length "

@@ -49,7 +49,8 @@ class ConversionEngine(CheckpointEngine):
             raise Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
         model = ConversionModel(self._checkpoint_dir((checkpoint.S3GEN_WEIGHTS,)), self.device)
         self._targets = VoiceCache(int(self.settings.voice_cache_mb * 2**20), target_nbytes)
-        self.s3gen_batcher = S3GenBatcher(model.s3gen, self.settings.batching.s3gen_max_batch)
+        self.s3gen_batcher = S3GenBatcher(model.s3gen, self.settings.batching.s3gen_max_batch,
+                                          self.settings.s3gen_steps)
         return model
 
     def configure(self, limits: S3GenLimits) -> None:

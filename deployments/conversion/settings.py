@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments import paths
-from deployments.chatterbox.batching import S3GenLimits
+from deployments.chatterbox.batching import S3GenLimits, S3GenSteps
 
 
 class ConversionSettings(BaseModel):
@@ -25,6 +25,7 @@ class ConversionSettings(BaseModel):
                              "this length, cut at pauses and joined with a crossfade.")
     batching: S3GenLimits = Field(default_factory=S3GenLimits, description="Batch limit until the deployment's "
                                   "user_config sets it.")
+    s3gen_steps: int = S3GenSteps
     voice_cache_mb: float = Field(16, ge=0, description="Bound on the library voices each replica keeps in memory "
                                   "(least recently used ones are dropped first).")
 
