@@ -1,5 +1,7 @@
 """TextSplitter with the real offline G2P: sentence pieces, token limits, the short first piece."""
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from deployments.kokoro import weights
@@ -61,3 +63,15 @@ def test_long_text_without_spaces_is_cut_at_full_width_clauses_and_loses_nothing
     # No clause mark either: halves until each fits, still nothing lost.
     halves = list(splitter.pieces("abcdefghij" * 3, lambda t: t))
     assert "".join(p.phonemes for p in halves) == "abcdefghij" * 3 and all(len(p.phonemes) <= 12 for p in halves)
+
+
+def test_concurrent_requests_get_their_own_sentences(splitter):
+    # Threads plan concurrent requests with one splitter: no text may come back with another's sentences.
+    texts = [f"Request {n} begins here. It has a middle part. Request {n} ends now." for n in range(8)]
+
+    def plan(text: str) -> list[str]:
+        return [piece.text for _ in range(30) for piece in splitter.pieces(text, str.lower)]
+
+    with ThreadPoolExecutor(8) as pool:
+        for text, pieces in zip(texts, pool.map(plan, texts), strict=True):
+            assert " ".join(pieces) == " ".join([text] * 30)

@@ -33,7 +33,6 @@ class TextSplitter:
     def __init__(self, vocabulary: dict[str, int], max_tokens: int = MODEL_MAX_TOKENS):
         self._vocabulary = vocabulary
         self._max_tokens = max_tokens
-        self._sentences = pysbd.Segmenter(language="en", clean=False)
 
     def token_ids(self, phonemes: str) -> list[int]:
         return [self._vocabulary[p] for p in phonemes if p in self._vocabulary]
@@ -41,7 +40,9 @@ class TextSplitter:
     def pieces(self, text: str, phonemize: Phonemize, first_piece_max_tokens: int | None = None) -> Iterator[Piece]:
         """Yield pieces in reading order; phonemizes lazily so a stream can start early."""
         first = True
-        for sentence in self._sentences.segment(text):
+        # A segmenter per text: pysbd's keeps the text it works on in the instance, so one shared by the
+        # threads that plan concurrent requests would hand one request's sentences to another.
+        for sentence in pysbd.Segmenter(language="en", clean=False).segment(text):
             sentence = " ".join(sentence.split())
             if not sentence:
                 continue
