@@ -19,12 +19,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from deployments.chatterbox.futures import settle
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +153,9 @@ class S3GenBatcher:
                 logger.exception("S3Gen pass failed")
                 outputs = [exc] * len(batch)
             for (_, future), output in zip(batch, outputs):
-                try:
-                    if isinstance(output, Exception):
-                        future.set_exception(output)
-                    else:
-                        future.set_result(output)
-                except InvalidStateError:
-                    pass  # cancelled while rendering
+                if isinstance(output, Exception):
+                    settle(future, exception=output)
+                else:
+                    settle(future, output)
         for _, future in self._waiting:
             future.cancel()

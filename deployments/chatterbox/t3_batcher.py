@@ -16,28 +16,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import torch
 
 from deployments.chatterbox.batching import T3Limits
+from deployments.chatterbox.futures import settle
 from deployments.chatterbox.t3_decoder import T3Decoder
 from deployments.chatterbox.t3_sampling import Sampling, StreamDraws, next_tokens
 from deployments.errors import InvalidRequest
 
 logger = logging.getLogger(__name__)
-
-
-def _settle(future: Future, result=None, exception: BaseException | None = None) -> None:
-    """Resolve a future unless its caller cancelled it meanwhile (a cancel may land at any moment)."""
-    try:
-        if exception is not None:
-            future.set_exception(exception)
-        else:
-            future.set_result(result)
-    except InvalidStateError:
-        pass
 
 
 @dataclass(eq=False)
@@ -143,7 +133,7 @@ class T3Batcher:
             except Exception as exc:  # a failed pass fails the streams in it, not the replica
                 logger.exception("T3 decode step failed")
                 for live in self._live:
-                    _settle(live.future, exception=exc)
+                    settle(live.future, exception=exc)
                 self._live.clear()
                 self._cache.release()
             if not self._live:
@@ -170,7 +160,7 @@ class T3Batcher:
             need_rows, need_columns = stream.prompt.shape[0], stream.prompt.shape[1] + self._cap(stream)
             if self._cache.footprint(need_rows, need_columns, empty=True) > budget:
                 self._waiting.popleft()
-                _settle(future, exception=InvalidRequest(
+                settle(future, exception=InvalidRequest(
                     f"a chunk needs more than the KV cache budget of {budget} tokens: use a smaller chunk_size",
                     param="chunk_size"))
                 continue
@@ -229,7 +219,7 @@ class T3Batcher:
             live.tokens.append(token)
             done = len(live.tokens) >= live.cap
         if done:
-            _settle(live.future, torch.tensor(live.tokens, dtype=torch.long))
+            settle(live.future, torch.tensor(live.tokens, dtype=torch.long))
         return done
 
     def _leave(self, lives: list[_Live]) -> None:
