@@ -54,9 +54,10 @@ async def validated_json(request: Request, model: type[Model]) -> Model:
     return validated(model, body)
 
 
-def validated(model: type[Model], fields) -> Model:
-    """`fields` (a parsed JSON body or multipart form fields) as `model`; a 400 like FastAPI's own if invalid."""
+def validated(model: type[Model], fields, *, from_form: bool = False) -> Model:
+    """`fields` (a parsed JSON body or multipart form fields) as `model`; a 400 like FastAPI's own if invalid.
+    Form fields are all text, so they are converted to the documented types rather than held to them."""
     try:
-        return model.model_validate(fields)
+        return model.model_validate(fields, strict=False if from_form else None)
     except ValidationError as error:
         raise RequestValidationError(error.errors()) from None

@@ -7,11 +7,12 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from audio.formats import AudioFormat
+from ingress.json_body import JsonBody
 from ingress.speech.protocol import SampleRate, encodable_rate
 from operations.conversion import TransferInfo, TransferMode
 
 
-class ConversionRequest(BaseModel):
+class ConversionRequest(JsonBody):
     """JSON form of the request; a multipart upload carries the same fields, with the input as the file
     `file` and a target recording, if any, as the file `target_speaker`."""
 

@@ -112,7 +112,7 @@ async def _conversion_input(http: Request) -> tuple[ConversionRequest, AudioUplo
             files = {name: value for name, value in form.items() if isinstance(value, UploadFile)}
             audio, target = [await _file(files, names) for names in (_INPUT_FILES, _TARGET_FILES)]
             fields = {key: value for key, value in form.items() if key not in files}
-        request = validated(ConversionRequest, fields)
+        request = validated(ConversionRequest, fields, from_form=True)
         if audio is None:
             raise APIError(400, "Attach the audio to convert as the multipart field 'file'", param="file")
         if request.audio is not None:

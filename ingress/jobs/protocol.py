@@ -6,11 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingress.json_body import JsonBody
+
 JobStatus = Literal["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED"]
 FINAL_STATUSES = ("COMPLETED", "FAILED", "CANCELLED")
 
 
-class RunRequest(BaseModel):
+class RunRequest(JsonBody):
     # RunPod clients may also send `webhook` or `policy`; they are accepted and not used.
     model_config = ConfigDict(extra="ignore")
 

@@ -6,10 +6,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ingress.json_body import JsonBody
 from ingress.text_fields import SpokenText, VoiceKey
 
 
-class SynthesizeRequest(BaseModel):
+class SynthesizeRequest(JsonBody):
     model_config = ConfigDict(extra="forbid")
 
     text: SpokenText = Field(description="Text to speak.")

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from audio.formats import AudioFormat, check_encodable
 from audio.processing import Normalization
 from deployments.kokoro.protocol import LangCode
+from ingress.json_body import JsonBody
 from ingress.text_fields import SpokenText, VoiceKey
 
 KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
@@ -26,7 +27,7 @@ def encodable_rate(rate: int | None, info: ValidationInfo) -> int | None:
     return check_encodable(info.data.get("response_format"), rate)
 
 
-class SpeechRequest(BaseModel):
+class SpeechRequest(JsonBody):
     # Newer OpenAI clients send fields we do not know yet; accept and ignore them.
     model_config = ConfigDict(extra="allow")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.voice_library import Description, Gender, VoiceEntry, VoiceName, VoiceStats
+from ingress.json_body import JsonBody
 
 
 class VoiceList(BaseModel):
@@ -13,7 +14,7 @@ class VoiceList(BaseModel):
     stats: VoiceStats
 
 
-class CloneVoiceRequest(BaseModel):
+class CloneVoiceRequest(JsonBody):
     """JSON form of POST /v1/voices; a multipart upload carries the same fields plus the clip as `file`."""
 
     model_config = ConfigDict(extra="forbid")
@@ -36,7 +37,7 @@ class ClonedVoice(BaseModel):
     usage_instructions: str
 
 
-class VoiceUpdate(BaseModel):
+class VoiceUpdate(JsonBody):
     model_config = ConfigDict(extra="forbid")
 
     name: VoiceName | None = None

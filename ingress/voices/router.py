@@ -80,7 +80,7 @@ async def _clone_input(http: Request) -> tuple[CloneVoiceRequest, AudioUpload]:
                 raise APIError(400, "Attach the reference clip as the multipart field 'file'", param="file")
             data = await uploads[0].read()
             fields = {key: value for key, value in form.items() if key not in _CLIP_FIELDS}
-        request = validated(CloneVoiceRequest, fields)
+        request = validated(CloneVoiceRequest, fields, from_form=True)
         if request.reference_audio is not None:
             raise APIError(400, "Send the clip once: as the file or as reference_audio", param="reference_audio")
         return request, AudioUpload(data, "file")
