@@ -46,3 +46,6 @@ class EngineHealth:
     reason: str | None = None
     queued_pieces: int = 0
     max_batch_size: int = 1  # pieces per forward pass (Kokoro's torch backend batches)
+    # The serve config's user_config in force on this replica, validated (None until Serve applies one):
+    # how an operator sees that a live `serve deploy` reached the replicas.
+    user_config: dict | None = None

@@ -39,6 +39,7 @@ class ChatterboxDeployment:
         self.settings = ChatterboxSettings.model_validate(settings)
         self.library = VoiceLibrary(Path(library_root))
         self.engine = ChatterboxEngine(self.settings)
+        self.user_config: dict | None = None
         # Threads that wait on a request's next chunk (the batchers do the work): one per ongoing
         # request, so waiting requests never queue behind each other for a thread.
         self._waiters = ThreadPoolExecutor(max_workers=MAX_ONGOING_REQUESTS, thread_name_prefix="chatterbox-stream")
@@ -46,6 +47,7 @@ class ChatterboxDeployment:
     def reconfigure(self, user_config: dict) -> None:
         """Batch limits from the serve config's `user_config`; Serve calls this on every change."""
         batching = ChatterboxBatching.model_validate(user_config)
+        self.user_config = batching.model_dump()
         if self.engine.available:
             self.engine.configure(batching)
 
@@ -55,7 +57,8 @@ class ChatterboxDeployment:
 
     async def health(self) -> EngineHealth:
         return EngineHealth(engine="chatterbox", status="ready" if self.engine.available else "unavailable",
-                            backend=self.engine.device or "none", reason=self.engine.reason)
+                            backend=self.engine.device or "none", reason=self.engine.reason,
+                            user_config=self.user_config)
 
     async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
         """The prepared voice (serialized conditionals) for a reference clip, ready to store in the library."""

@@ -32,18 +32,21 @@ class ConversionDeployment:
         self.settings = ConversionSettings.model_validate(settings)
         self.library = VoiceLibrary(Path(library_root))
         self.engine = ConversionEngine(self.settings)
+        self.user_config: dict | None = None
         # One thread per ongoing request, each mostly waiting on its pieces in the S3Gen batcher.
         self._workers = ThreadPoolExecutor(max_workers=MAX_ONGOING_REQUESTS, thread_name_prefix="conversion")
 
     def reconfigure(self, user_config: dict) -> None:
         """The S3Gen batch limit from the serve config's `user_config`; Serve calls this on every change."""
         limits = S3GenLimits.model_validate(user_config)
+        self.user_config = limits.model_dump()
         if self.engine.available:
             self.engine.configure(limits)
 
     async def health(self) -> EngineHealth:
         return EngineHealth(engine="conversion", status="ready" if self.engine.available else "unavailable",
-                            backend=self.engine.device or "none", reason=self.engine.reason)
+                            backend=self.engine.device or "none", reason=self.engine.reason,
+                            user_config=self.user_config)
 
     async def convert(self, request: S3GenRequest) -> SynthesisResult:
         # A worker thread: the replica keeps answering health checks while S3Gen works.

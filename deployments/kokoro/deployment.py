@@ -51,6 +51,7 @@ class KokoroDeployment:
         # Exactly one of them runs the pieces once the engine is loaded.
         self.batcher: PieceBatcher | None = None
         self.scheduler: InferenceScheduler | None = None
+        self.user_config: dict | None = None
         try:
             self.engine = KokoroEngine.from_packages(
                 build_backend(self.settings), self.settings.voice_dirs, self.settings.voice_aliases, self.settings.sentence_pause_s
@@ -70,6 +71,7 @@ class KokoroDeployment:
     def reconfigure(self, user_config: dict) -> None:
         """Batch limits from the serve config's `user_config`; Serve calls this on every change."""
         config = BatchingConfig.model_validate(user_config)
+        self.user_config = config.model_dump()
         if self.batcher:
             self.batcher.configure(config)
 
@@ -104,6 +106,7 @@ class KokoroDeployment:
             reason=self.unavailable_reason,
             queued_pieces=self.queued_pieces,
             max_batch_size=self.batcher.config.max_batch_size if self.batcher else 1,
+            user_config=self.user_config,
         )
 
     async def voices(self) -> list[VoiceInfo]:

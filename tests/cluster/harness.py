@@ -1,0 +1,187 @@
+"""A real multi-node Ray cluster on one machine (`ray.cluster_utils.Cluster`: a head and worker raylets),
+Chorus deployed on it declaratively with `serve deploy` (the REST path KubeRay uses), and a Redis of
+its own for the job queue.
+
+Worker nodes carry custom resources, and the config derived from serve_config.local.yaml pins
+deployments to them: ENGINE_NODE hosts Kokoro and Chatterbox, JOBS_NODE the JobWorker, and the head
+(HEAD_NODE) the Gateway and Conversion, beside the proxy and the Serve controller. Removing the engine node is a node loss that leaves
+the gateway and the job consumers standing.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import redis
+import yaml
+from ray.cluster_utils import Cluster
+
+from deployments.jobs.redis_server import redis_server_binary
+from deployments.network import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVE = str(Path(sys.executable).parent / "serve")
+ENGINE_NODE = "chorus_engine_node"
+JOBS_NODE = "chorus_jobs_node"
+HEAD_NODE = "chorus_head_node"
+APP = "chorus"
+
+
+class JobRedis:
+    """redis-server as its own process (the binary the embedded default uses), append-only file on:
+    `kill` is a SIGKILL, and `start` again replays the file. appendfsync always: an acknowledged write
+    (a queued job) survives a kill, as it must for an operator's Redis."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        (data_dir / "redis.conf").write_text("\n".join([
+            "bind 127.0.0.1", f"port {self.port}", f"dir {data_dir}", "appendonly yes", "appendfsync always",
+            "logfile redis.log", "maxmemory-policy noeviction", ""]))
+        self._process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen([redis_server_binary(), str(self.data_dir / "redis.conf")],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.ping():
+                    return
+            except (redis.exceptions.ConnectionError, redis.exceptions.BusyLoadingError):
+                if time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        self._process.send_signal(signal.SIGKILL)
+        self._process.wait()
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            self._process.wait(30)
+
+
+def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_dir: Path) -> dict:
+    """serve_config.local.yaml, moved onto the cluster: engines on ENGINE_NODE, consumers on JOBS_NODE,
+    the queue in `redis_url`, data under `data_dir`, Chatterbox on `checkpoint_dir`'s weights, and
+    one thread per Kokoro inference (every raylet here shares two cores)."""
+    config = yaml.safe_load((ROOT / "serve_config.local.yaml").read_text())
+    config["http_options"]["port"] = http_port
+    (app,) = config["applications"]
+    args = app["args"]
+    args["kokoro"].update(intra_op_threads=1, inference_workers=1)
+    args["chatterbox"] = {"checkpoint_dir": str(checkpoint_dir), "max_reference_duration_sec": 1,
+                          "first_chunk_size": 12, "s3gen_steps": 2}
+    args["conversion"] = {"checkpoint_dir": str(data_dir / "no-conversion-weights")}  # not under test: idle
+    args["voice_library"] = {"root": str(data_dir / "voices")}  # one directory, as a shared volume would be
+    args["jobs"] = {"redis_url": redis_url, "embedded_redis": False, "max_job_s": 120, "visibility_timeout_s": 150,
+                    "restore_interval_s": 1, "max_retries": 2, "runsync_wait_s": 20, "consumer_concurrency": 4}
+    deployments = {d["name"]: d for d in app["deployments"]}
+    for name in ("Gateway", "Conversion"):
+        deployments[name]["ray_actor_options"]["resources"] = {HEAD_NODE: 1}
+    deployments["Kokoro"]["ray_actor_options"] = {"num_cpus": 0.5, "resources": {ENGINE_NODE: 1}}
+    deployments["Kokoro"]["user_config"] = {"max_batch_size": 16, "batch_wait_timeout_s": 0.01}
+    deployments["Chatterbox"]["ray_actor_options"] = {"num_cpus": 0.1, "resources": {ENGINE_NODE: 1}}
+    deployments["Chatterbox"]["user_config"] = {"max_new_tokens": 10}
+    app["deployments"].append({"name": "JobWorker", "num_replicas": 1, "max_ongoing_requests": 4,
+                               "ray_actor_options": {"num_cpus": 0.1, "resources": {JOBS_NODE: 1}}})
+    return config
+
+
+class ChorusCluster:
+    """The cluster, its Redis and the deployed app; `deploy` applies a config as `serve deploy` does."""
+
+    def __init__(self, data_dir: Path, checkpoint_dir: Path):
+        self.data_dir = data_dir
+        self.redis = JobRedis(data_dir / "redis-data")
+        self.dashboard_port = free_port()
+        self.http_port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.http_port}"
+        self.config = cluster_config(self.http_port, self.redis.url, data_dir, checkpoint_dir)
+        self.cluster: Cluster | None = None
+        self.engine_node = None
+        self.jobs_node = None
+
+    def start(self) -> None:
+        self.redis.start()
+        self.cluster = Cluster(initialize_head=True, head_node_args={
+            "num_cpus": 1, "resources": {HEAD_NODE: 4}, "include_dashboard": True, "dashboard_port": self.dashboard_port,
+            "dashboard_host": "127.0.0.1"})
+        self.jobs_node = self.cluster.add_node(num_cpus=1, resources={JOBS_NODE: 2})
+        self.engine_node = self.add_engine_node()
+        self.deploy(self.config)
+        self.wait_healthy(timeout_s=300)
+
+    def add_engine_node(self):
+        # Two of each: a second Kokoro replica fits there too (the replica-count update).
+        self.engine_node = self.cluster.add_node(num_cpus=1, resources={ENGINE_NODE: 4})
+        return self.engine_node
+
+    def remove_engine_node(self) -> None:
+        """The engine node is lost at once, as a crashed machine is (no graceful drain)."""
+        self.cluster.remove_node(self.engine_node, allow_graceful=False)
+        self.engine_node = None
+
+    def deploy(self, config: dict) -> None:
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="chorus-cluster-") as file:
+            yaml.safe_dump(config, file)
+            file.flush()
+            subprocess.run([SERVE, "deploy", file.name, "--address", f"http://127.0.0.1:{self.dashboard_port}"],
+                           check=True, capture_output=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+
+    def applications(self) -> dict:
+        """Serve's REST view of the applications: each deployment's status, config and replicas with their nodes."""
+        url = f"http://127.0.0.1:{self.dashboard_port}/api/serve/applications/"
+        return httpx.get(url, timeout=10).json()["applications"]
+
+    def replicas(self, deployment: str) -> list[dict]:
+        return self.applications()[APP]["deployments"][deployment]["replicas"]
+
+    def wait_for(self, condition, timeout_s: float, what: str, every_s: float = 0.5):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if result := condition():
+                    return result
+            except (httpx.HTTPError, KeyError, ValueError):  # not up yet: no app, or a proxy page that is not JSON
+                pass
+            time.sleep(every_s)
+        raise TimeoutError(f"{what} within {timeout_s:g} s")
+
+    def health(self) -> dict:
+        return httpx.get(f"{self.base_url}/health", timeout=10).json()
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        """Until every deployment runs and Kokoro and Chatterbox both answer ready."""
+        def healthy():
+            app = self.applications()[APP]
+            engines = self.health()["engines"]
+            return app["status"] == "RUNNING" and all(engines[e]["status"] == "ready" for e in ("kokoro", "chatterbox"))
+        self.wait_for(healthy, timeout_s, "Chorus did not become healthy")
+
+    def shutdown(self) -> None:
+        if self.cluster is not None:
+            subprocess.run([SERVE, "shutdown", "--yes", "--address", f"http://127.0.0.1:{self.dashboard_port}"],
+                           check=False, capture_output=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"}, timeout=120)
+            self.cluster.shutdown()
+        self.redis.stop()
+
+    def derived(self, **changes) -> dict:
+        """A copy of the deployed config with `changes` applied to named deployments' entries."""
+        config = copy.deepcopy(self.config)
+        for deployment in config["applications"][0]["deployments"]:
+            deployment.update(changes.get(deployment["name"], {}))
+        return config
