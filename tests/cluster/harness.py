@@ -185,3 +185,28 @@ class ChorusCluster:
         for deployment in config["applications"][0]["deployments"]:
             deployment.update(changes.get(deployment["name"], {}))
         return config
+
+
+class Jobs:
+    """The job API of the deployed app, as a RunPod client uses it."""
+
+    def __init__(self, base_url: str):
+        self.http = httpx.Client(base_url=base_url, timeout=30)
+
+    def submit(self, job_input: dict) -> str:
+        response = self.http.post("/run", json={"input": job_input})
+        response.raise_for_status()
+        return response.json()["id"]
+
+    def status(self, job_id: str) -> dict:
+        return self.http.get(f"/status/{job_id}").json()
+
+    def wait(self, job_id: str, timeout_s: float, until: tuple[str, ...] = ()) -> dict:
+        """The job's status once it is final, or once it is one of `until`."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status = self.status(job_id)
+            if status["status"] in (*until, "COMPLETED", "FAILED", "CANCELLED"):
+                return status
+            time.sleep(0.5)
+        raise TimeoutError(f"job {job_id} is still {status['status']} after {timeout_s:g} s")
