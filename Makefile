@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser serve test bench bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
+.PHONY: install browser serve test test-cluster soak bench bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -40,8 +40,20 @@ browser:
 		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core; \
 	fi
 
+# The suite, then the multi-node group's quickest test (a three-node cluster deployed with
+# `serve deploy`: replicas on other nodes serve); `make test-cluster` runs the whole group.
 test: install browser
 	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests/cluster/test_multi_node.py
+
+# Node loss mid-work, live config updates, a killed job Redis: about ten minutes on two cores.
+test-cluster: install
+	$(BIN)/python -m pytest tests/cluster
+
+# Twenty minutes of mixed load at 70% of capacity; MINUTES=5 for a shorter one.
+MINUTES ?= 20
+soak: install
+	$(BIN)/python -m bench.soak --minutes $(MINUTES)
 
 bench: install
 	$(BIN)/python -m bench.kokoro_cpu

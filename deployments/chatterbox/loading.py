@@ -12,11 +12,17 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from deployments.errors import EngineUnavailable
 
 logger = logging.getLogger(__name__)
 
 MIN_REFERENCE_SEC = 1.0
+# Ray sets OMP_NUM_THREADS to a replica's num_cpus, rounded down and at least 1: a replica that
+# reserves a tenth of a CPU (the laptop config) would run torch on one thread.
+TorchThreads = Field(0, ge=0, description="CPU threads for torch in this replica (0: as Ray set them, the "
+                     "replica's num_cpus rounded down, at least 1).")
 
 
 class Unavailable(Exception):
@@ -25,7 +31,7 @@ class Unavailable(Exception):
 
 class CheckpointEngine:
     """Subclasses name themselves and implement `_build` (the model on `self.device`); their settings
-    carry checkpoint_dir, hub_repo, device and max_reference_duration_sec."""
+    carry checkpoint_dir, hub_repo, device, torch_threads and max_reference_duration_sec."""
 
     model_name = ""  # in "the <model> model failed to load"
     service_name = ""  # in "<service> is unavailable"
@@ -49,6 +55,10 @@ class CheckpointEngine:
         if self.settings.checkpoint_dir is None and self.settings.hub_repo is None:
             raise Unavailable(f"no {self.model_name} checkpoint configured (set checkpoint_dir or hub_repo)")
         self.device = self._resolve_device()
+        if self.settings.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.settings.torch_threads)
         return self._build()
 
     def _build(self):

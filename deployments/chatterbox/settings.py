@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments import paths
 from deployments.chatterbox.batching import ChatterboxBatching, S3GenSteps
+from deployments.chatterbox.loading import TorchThreads
 
 
 class ChatterboxSettings(BaseModel):
@@ -24,6 +25,7 @@ class ChatterboxSettings(BaseModel):
     batching: ChatterboxBatching = Field(default_factory=ChatterboxBatching, description="Batch limits until the "
                                          "deployment's user_config sets them (it replaces them as a whole).")
     s3gen_steps: int = S3GenSteps
+    torch_threads: int = TorchThreads
     voice_cache_mb: float = Field(64, ge=0, description="Bound on the prepared voices each replica keeps in memory "
                                   "(least recently used ones are dropped first).")
     max_reference_duration_sec: float = Field(30, gt=0, le=300, description="Reference clips are cut to this length "

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from deployments import paths
 from deployments.chatterbox.batching import S3GenLimits, S3GenSteps
+from deployments.chatterbox.loading import TorchThreads
 
 
 class ConversionSettings(BaseModel):
@@ -26,6 +27,7 @@ class ConversionSettings(BaseModel):
     batching: S3GenLimits = Field(default_factory=S3GenLimits, description="Batch limit until the deployment's "
                                   "user_config sets it.")
     s3gen_steps: int = S3GenSteps
+    torch_threads: int = TorchThreads
     voice_cache_mb: float = Field(16, ge=0, description="Bound on the library voices each replica keeps in memory "
                                   "(least recently used ones are dropped first).")
 

@@ -36,8 +36,8 @@ class JobWorker:
         """`engines`: the kokoro, chatterbox and conversion handles, as the Gateway gets them."""
         self.settings = settings
         self.records = JobRecords(settings.redis_url, settings.result_expiry_s, settings.record_ttl_s)
-        # A job may run up to max_job_s; its own deadline, not a per-call limit, stops it.
-        self.dialect = JobDialect(Operations.from_handles(engines, library, settings.max_job_s), settings)
+        # A job may run up to max_job_s (its own deadline stops it); each engine call, up to engine_call_s.
+        self.dialect = JobDialect(Operations.from_handles(engines, library, settings.engine_call_s), settings)
         self._loop = asyncio.new_event_loop()
         threading.Thread(target=self._loop.run_forever, name="job-operations", daemon=True).start()
         # Once Celery has stored a final result (not a retry), the record expires with it.

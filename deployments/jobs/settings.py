@@ -46,6 +46,10 @@ class JobsSettings(BaseModel):
     max_retries: int = Field(3, ge=0, description="Retries (with backoff) after an engine failure; invalid input "
                              "fails at once.")
     max_job_s: float = Field(600, gt=0, description="Longest a job may run; it fails past that.")
+    engine_call_s: float = Field(300, gt=0, description="Longest one engine call of a job may take (a synthesis, a "
+                                 "stream's next chunk, a conversion); past it the call is abandoned and the job "
+                                 "retried, so a call stuck on a replica that went away never holds a job for "
+                                 "max_job_s.")
     visibility_timeout_s: float = Field(900, gt=0, description="A job whose consumer died is handed out again "
                                         "after this long; must exceed max_job_s or long jobs would run twice.")
     restore_interval_s: float = Field(10, gt=0, description="How often consumers look for such abandoned jobs.")

@@ -87,7 +87,7 @@ def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_di
                           "first_chunk_size": 12, "s3gen_steps": 2}
     args["conversion"] = {"checkpoint_dir": str(data_dir / "no-conversion-weights")}  # not under test: idle
     args["voice_library"] = {"root": str(data_dir / "voices")}  # one directory, as a shared volume would be
-    args["jobs"] = {"redis_url": redis_url, "embedded_redis": False, "max_job_s": 120, "visibility_timeout_s": 150,
+    args["jobs"] = {"redis_url": redis_url, "embedded_redis": False, "max_job_s": 90, "visibility_timeout_s": 100,
                     "restore_interval_s": 1, "max_retries": 2, "runsync_wait_s": 20, "consumer_concurrency": 4}
     deployments = {d["name"]: d for d in app["deployments"]}
     for name in ("Gateway", "Conversion"):
@@ -126,8 +126,8 @@ class ChorusCluster:
         self.wait_healthy(timeout_s=300)
 
     def add_engine_node(self):
-        # Two of each: a second Kokoro replica fits there too (the replica-count update).
-        self.engine_node = self.cluster.add_node(num_cpus=1, resources={ENGINE_NODE: 4})
+        # Room for a second Kokoro replica beside the first and Chatterbox (the replica-count update).
+        self.engine_node = self.cluster.add_node(num_cpus=2, resources={ENGINE_NODE: 4})
         return self.engine_node
 
     def remove_engine_node(self) -> None:
@@ -178,6 +178,10 @@ class ChorusCluster:
                            check=False, capture_output=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"}, timeout=120)
             self.cluster.shutdown()
         self.redis.stop()
+
+    def config_of(self, deployment: str) -> dict:
+        """The deployed config's entry for `deployment`."""
+        return next(d for d in self.config["applications"][0]["deployments"] if d["name"] == deployment)
 
     def derived(self, **changes) -> dict:
         """A copy of the deployed config with `changes` applied to named deployments' entries."""
