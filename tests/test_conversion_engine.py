@@ -102,3 +102,17 @@ def test_the_pieces_of_a_long_input_share_a_pass_and_match_serial_conversion(cha
         assert np.corrcoef(serial, batched)[0, 1] > 0.999
     finally:
         engine.s3gen_batcher.close()
+
+
+def test_torch_threads_override_what_ray_gave_the_replica(tmp_path):
+    """A replica reserving a tenth of a CPU gets OMP_NUM_THREADS=1 from Ray; torch_threads sets torch's own."""
+    import torch
+
+    before = torch.get_num_threads()
+    wanted = 1 if before > 1 else 2
+    try:
+        engine = ConversionEngine(ConversionSettings(checkpoint_dir=tmp_path, torch_threads=wanted))
+        assert not engine.available  # no weights there: the threads are set before the model would load
+        assert torch.get_num_threads() == wanted
+    finally:
+        torch.set_num_threads(before)

@@ -18,7 +18,8 @@ import soundfile
 from fastapi.testclient import TestClient
 from ray.serve.task_consumer import instantiate_adapter_from_config
 
-from deployments.jobs.deployment import job_worker
+from deployments.errors import EngineTimeout
+from deployments.jobs.deployment import JobWorker, job_worker
 from deployments.jobs.redis_server import ACTOR_NAME, NAMESPACE
 from deployments.jobs.settings import TASK_NAME, JobsSettings, task_processor_config
 from deployments.voice_library.settings import VoiceLibrarySettings
@@ -27,6 +28,7 @@ from ingress.gateway import create_api
 from ingress.settings import GatewaySettings
 from tests.audio_checks import DIGITS_GRAMMAR, decode, recognize_digits, spectral_flatness
 from tests.conftest import APP_NAME, TEST_JOBS
+from tests.fake_engines import FakeChatterbox, FakeConversion, FakeKokoro, fake_handles
 from tests.test_errors import assert_error
 from tests.test_voices_api import kokoro_clip
 
@@ -383,3 +385,19 @@ def test_consumer_settings_are_checked_and_scale_on_the_queue():
     assert config.max_ongoing_requests == 3
     assert config.autoscaling_config.max_replicas == 5
     assert config.autoscaling_config.policy.policy_kwargs["queue_name"] == "chorus-jobs"
+
+
+def test_an_engine_call_stuck_on_a_lost_replica_is_abandoned_for_a_retry(tmp_path):
+    """A call that never answers (its replica went away) ends after engine_call_s, long before max_job_s,
+    as an engine error: Celery retries the job instead of the job hanging (the consumer's own wiring, with
+    Redis unused: a basic tts job reports no progress)."""
+    import asyncio
+
+    settings = JobsSettings(redis_url="redis://127.0.0.1:1/0", max_job_s=600, engine_call_s=0.2)
+    stuck = FakeKokoro(delay_s=600)
+    worker = JobWorker(fake_handles(stuck, FakeChatterbox(), FakeConversion()), settings,
+                       VoiceLibrarySettings(root=tmp_path / "voices"))
+    job = worker.dialect.run({"operation": "tts", "mode": "basic", "text": "Hello.", "voice_name": "jm_kumo"},
+                             control=None)
+    with pytest.raises(EngineTimeout):  # not the outer limit's TimeoutError
+        asyncio.run(asyncio.wait_for(job, 10))
