@@ -1,7 +1,8 @@
-"""Every route, fuzzed from the gateway's own OpenAPI document (schemathesis), on the in-process tier
-(tests/test_gateway_routes.py: the real app and operations core over fake engines): no 5xx, no
-status, content type or body outside what the document says, invalid input always rejected, and
-every error in the API's error shape.
+"""Every route, fuzzed from the gateway's own OpenAPI document (schemathesis): no 5xx, no status,
+content type or body outside what the document says, invalid input always rejected, and every error
+in the API's error shape. Every route but the job API's runs on the in-process tier
+(tests/test_gateway_routes.py: the real app and operations core over fake engines); the job API,
+which needs Redis and a consumer, runs against the session's real Serve app.
 
 Schemathesis's check that schema-valid input is accepted is left out: the API rightly refuses input
 that only its semantics rule out (text with nothing to speak, an unknown voice), with a 4xx.
@@ -30,17 +31,19 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           negative_data_rejection]
 
 
-def test_every_route_holds_to_its_schema(tmp_path):
-    gw = serve_gateway(tmp_path)
-    schema = schemathesis.openapi.from_asgi("/openapi.json", gw.app)
+def fuzz_operations(schema, call_kwargs: dict, paths=None) -> dict[str, str]:
+    """Each operation (under `paths`, if given) in both generation modes; the findings by route."""
     failures = {}
     for result, mode in product(schema.get_all_operations(), GenerationMode):
         operation = result.ok()
+        if paths is not None and not operation.path.startswith(paths):
+            continue
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=list(HealthCheck),
+                  database=None)
         def fuzz(case):
-            response = case.call_and_validate(checks=CHECKS)
+            response = case.call_and_validate(checks=CHECKS, **call_kwargs)
             if response.status_code >= 400:
                 error = response.json()["error"]
                 assert set(error) == {"message", "type", "param", "code"} and error["message"], error
@@ -51,4 +54,23 @@ def test_every_route_holds_to_its_schema(tmp_path):
             assert mode is GenerationMode.NEGATIVE and not operation.body, operation
         except (AssertionError, FailureGroup) as failure:  # collected: one run reports every route's findings
             failures[f"{operation.method.upper()} {operation.path} ({mode.value})"] = str(failure)[:1500]
-    assert not failures, "\n\n".join(f"{route}:\n{text}" for route, text in failures.items())
+    return failures
+
+
+def report(failures: dict[str, str]) -> str:
+    return "\n\n".join(f"{route}:\n{text}" for route, text in failures.items())
+
+
+def test_every_route_holds_to_its_schema(tmp_path):
+    gw = serve_gateway(tmp_path)
+    failures = fuzz_operations(schemathesis.openapi.from_asgi("/openapi.json", gw.app), {})
+    assert not failures, report(failures)
+
+
+def test_the_job_api_holds_to_its_schema(client, base_url, certificate):
+    """The job routes of the real app: random inputs are queued and fail as jobs, unknown ids are 404s."""
+    schema = schemathesis.openapi.from_dict(client.get("/openapi.json").json())
+    job_routes = ("/run", "/runsync", "/status", "/cancel")
+    assert {op.ok().path for op in schema.get_all_operations()} >= {"/run", "/runsync", "/status/{job_id}"}
+    failures = fuzz_operations(schema, {"base_url": base_url, "verify": str(certificate[0])}, job_routes)
+    assert not failures, report(failures)
