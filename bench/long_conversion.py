@@ -23,7 +23,6 @@ from pathlib import Path
 import av
 import httpx
 import numpy as np
-import torch
 
 from bench.service import ROOT, ServeRun
 from tests.chatterbox_fixture import build_checkpoint, harmonic_clip
@@ -59,6 +58,7 @@ def main() -> None:
         checkpoint = build_checkpoint(Path(scratch))
         with ServeRun(checkpoint_dir=checkpoint) as service, httpx.Client(base_url=service.base_url,
                                                                          timeout=600) as client:
+            threads = service.config["applications"][0]["args"]["conversion"].get("torch_threads", "Ray's")
             started = time.perf_counter()
             route = client.post("/v1/audio/conversions", files={"file": ("speech.ogg", speech),
                                                                 "target_speaker": ("target.ogg", target)})
@@ -70,7 +70,8 @@ def main() -> None:
             job_s = time.perf_counter() - started
     output = status.get("output", {})
     lines = [(f"# A {args.seconds:g} s voice conversion on {platform.processor() or platform.machine()}, "
-             f"{torch.get_num_threads()} torch threads (random S3Gen weights, full size; 5 s target recording)"), "",
+             f"Conversion replica on {threads} torch threads (random S3Gen weights, full size; 5 s target "
+             "recording)"), "",
              "| path | status | answered after | output | x real time |", "|---|---|---:|---:|---:|",
              f"| POST /v1/audio/conversions | {route.status_code} | {route_s:.1f} s | - | - |",
              (f"| POST /run + GET /status | {status['status']} | {job_s:.0f} s | {output.get('duration', 0):.1f} s | "

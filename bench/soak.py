@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import os
 import platform
 import tempfile
 import time
@@ -49,6 +50,7 @@ def replica_processes() -> dict[str, psutil.Process]:
 
 
 def temp_files() -> int:
+    """Files in the service's own temp directory (main() gives it one): spooled uploads and the like."""
     return sum(1 for entry in Path(tempfile.gettempdir()).iterdir() if entry.is_file())
 
 
@@ -75,7 +77,8 @@ async def capacity(client: httpx.AsyncClient) -> float:
     async def one_client():
         nonlocal done
         while time.monotonic() < deadline:
-            done += await send(client, *next(rotation))
+            succeeded = await send(client, *next(rotation))
+            done += succeeded  # not `done += await ...`: that reads `done` before the await and loses counts
 
     started = time.monotonic()
     await asyncio.gather(*(one_client() for _ in range(CAPACITY_CLIENTS)))
@@ -136,13 +139,21 @@ def report(minutes: float, load: float, rate: float, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run(args) -> tuple[float, list[dict]]:
+    with ServeRun() as service:
+        return asyncio.run(soak(service.base_url, args.minutes, args.load))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=20)
     parser.add_argument("--load", type=float, default=0.7, help="share of the measured capacity")
     args = parser.parse_args()
-    with ServeRun() as service:
-        rate, rows = asyncio.run(soak(service.base_url, args.minutes, args.load))
+    # The service (and every Ray worker it starts) inherits TMPDIR: a temp directory of its own, so that
+    # the count is of files Chorus leaves, not of other programs' files in /tmp.
+    with tempfile.TemporaryDirectory(prefix="chorus-soak-") as private:
+        os.environ["TMPDIR"] = tempfile.tempdir = private
+        rate, rows = run(args)
     text = report(args.minutes, args.load, rate, rows)
     print(text)
     (ROOT / "bench" / "results" / "soak_cpu.md").write_text(text)

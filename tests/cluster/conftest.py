@@ -14,9 +14,14 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 
 @pytest.fixture(scope="session")
-def chorus(tmp_path_factory, chatterbox_checkpoint) -> ChorusCluster:
-    """`chatterbox_checkpoint`: the random-weight checkpoint of tests/conftest.py."""
-    chorus = ChorusCluster(tmp_path_factory.mktemp("cluster-data"), chatterbox_checkpoint)
+def chorus(request, tmp_path_factory) -> ChorusCluster:
+    """Chatterbox gets the random-weight checkpoint of tests/conftest.py only when a selected test is marked
+    `needs_chatterbox`: building and loading it is a good part of the start-up (`make test` runs one test
+    here that does not need it)."""
+    checkpoint = None
+    if any(item.get_closest_marker("needs_chatterbox") for item in request.session.items):
+        checkpoint = request.getfixturevalue("chatterbox_checkpoint")
+    chorus = ChorusCluster(tmp_path_factory.mktemp("cluster-data"), checkpoint)
     try:
         chorus.start()
         yield chorus

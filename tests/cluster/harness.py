@@ -74,16 +74,18 @@ class JobRedis:
             self._process.wait(30)
 
 
-def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_dir: Path) -> dict:
+def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_dir: Path | None) -> dict:
     """serve_config.local.yaml, moved onto the cluster: engines on ENGINE_NODE, consumers on JOBS_NODE,
-    the queue in `redis_url`, data under `data_dir`, Chatterbox on `checkpoint_dir`'s weights, and
-    one thread per Kokoro inference (every raylet here shares two cores)."""
+    the queue in `redis_url`, data under `data_dir`, Chatterbox on `checkpoint_dir`'s weights (None:
+    Chatterbox idles without weights), and one thread per Kokoro inference (every raylet here shares
+    two cores)."""
     config = yaml.safe_load((ROOT / "serve_config.local.yaml").read_text())
     config["http_options"]["port"] = http_port
     (app,) = config["applications"]
     args = app["args"]
     args["kokoro"].update(intra_op_threads=1, inference_workers=1)
-    args["chatterbox"] = {"checkpoint_dir": str(checkpoint_dir), "max_reference_duration_sec": 1,
+    args["chatterbox"] = {"checkpoint_dir": str(checkpoint_dir or data_dir / "no-chatterbox-weights"),
+                          "max_reference_duration_sec": 1,
                           "first_chunk_size": 12, "s3gen_steps": 2}
     args["conversion"] = {"checkpoint_dir": str(data_dir / "no-conversion-weights")}  # not under test: idle
     args["voice_library"] = {"root": str(data_dir / "voices")}  # one directory, as a shared volume would be
@@ -104,13 +106,14 @@ def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_di
 class ChorusCluster:
     """The cluster, its Redis and the deployed app; `deploy` applies a config as `serve deploy` does."""
 
-    def __init__(self, data_dir: Path, checkpoint_dir: Path):
+    def __init__(self, data_dir: Path, checkpoint_dir: Path | None):
         self.data_dir = data_dir
         self.redis = JobRedis(data_dir / "redis-data")
         self.dashboard_port = free_port()
         self.http_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
         self.config = cluster_config(self.http_port, self.redis.url, data_dir, checkpoint_dir)
+        self.engines = ("kokoro", "chatterbox") if checkpoint_dir else ("kokoro",)  # those that must be ready
         self.cluster: Cluster | None = None
         self.engine_node = None
         self.jobs_node = None
@@ -165,11 +168,11 @@ class ChorusCluster:
         return httpx.get(f"{self.base_url}/health", timeout=10).json()
 
     def wait_healthy(self, timeout_s: float) -> None:
-        """Until every deployment runs and Kokoro and Chatterbox both answer ready."""
+        """Until every deployment runs and each of `self.engines` answers ready."""
         def healthy():
             app = self.applications()[APP]
             engines = self.health()["engines"]
-            return app["status"] == "RUNNING" and all(engines[e]["status"] == "ready" for e in ("kokoro", "chatterbox"))
+            return app["status"] == "RUNNING" and all(engines[e]["status"] == "ready" for e in self.engines)
         self.wait_for(healthy, timeout_s, "Chorus did not become healthy")
 
     def shutdown(self) -> None:

@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from tests.cluster.harness import Jobs
 
@@ -62,6 +63,7 @@ def stream_until_cut(base_url: str, started: threading.Event) -> tuple[str, floa
         return "cut", time.monotonic()
 
 
+@pytest.mark.needs_chatterbox  # the cloning job
 def test_losing_the_engine_node_loses_no_job_and_no_voice(chorus):
     jobs = Jobs(chorus.base_url)
     clip = httpx.post(f"{chorus.base_url}/v1/audio/speech", timeout=60,
