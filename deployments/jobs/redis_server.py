@@ -47,6 +47,23 @@ def redis_server_binary() -> str:
     return binary
 
 
+def wait_until_ready(url: str, timeout_s: float) -> bool:
+    """Whether the redis-server at `url` answers within `timeout_s` of not being reachable (one still
+    replaying its append-only file is on its way and is waited for)."""
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if client.ping():
+                return True
+        except redis.exceptions.BusyLoadingError:  # a ConnectionError too: caught first
+            pass
+        except redis.exceptions.ConnectionError:
+            if time.monotonic() > deadline:
+                return False
+        time.sleep(0.1)
+
+
 def _exit_with_parent() -> None:
     """Linux only: the kernel sends SIGTERM to redis-server when the thread that started it ends."""
     if sys.platform.startswith("linux"):
@@ -71,7 +88,8 @@ class EmbeddedRedis:
         self._config = self._write_config(port, password)
         self._binary = redis_server_binary()
         threading.Thread(target=self._supervise, name="redis-server", daemon=True).start()
-        self._wait_ready()
+        if not wait_until_ready(self.url, START_TIMEOUT_S):
+            raise RuntimeError(f"Embedded Redis did not start; see {self.data_dir / 'redis.log'}")
 
     def _write_config(self, port: int, password: str) -> Path:
         config = self.data_dir / "redis.conf"
@@ -98,20 +116,6 @@ class EmbeddedRedis:
             code = process.wait()
             logger.warning("Embedded redis-server exited with %s (see %s); restarting", code, self.data_dir / "redis.log")
             time.sleep(1)
-
-    def _wait_ready(self) -> None:
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if client.ping():
-                    return
-            except redis.exceptions.BusyLoadingError:
-                pass  # still replaying the append-only file
-            except redis.exceptions.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"Embedded Redis did not start; see {self.data_dir / 'redis.log'}") from None
-            time.sleep(0.1)
 
     def redis_url(self) -> str:
         return self.url

@@ -20,11 +20,10 @@ import time
 from pathlib import Path
 
 import httpx
-import redis
 import yaml
 from ray.cluster_utils import Cluster
 
-from deployments.jobs.redis_server import redis_server_binary
+from deployments.jobs.redis_server import redis_server_binary, wait_until_ready
 from deployments.network import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,16 +52,8 @@ class JobRedis:
     def start(self) -> None:
         self._process = subprocess.Popen([redis_server_binary(), str(self.data_dir / "redis.conf")],
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if client.ping():
-                    return
-            except (redis.exceptions.ConnectionError, redis.exceptions.BusyLoadingError):
-                if time.monotonic() > deadline:
-                    raise
-            time.sleep(0.1)
+        if not wait_until_ready(self.url, 30):
+            raise RuntimeError(f"redis-server did not start; see {self.data_dir / 'redis.log'}")
 
     def kill(self) -> None:
         self._process.send_signal(signal.SIGKILL)
