@@ -38,14 +38,15 @@ LONG_TEXT = ("The ferry left the harbour at dawn. Gulls followed it across the g
              "By noon the island was in sight.")
 
 
-def poll(client, job_id: str, timeout_s: float = 30, every_s: float = 0.1) -> tuple[dict, list[dict]]:
-    """The job's final status, and every status seen on the way."""
+def poll(client, job_id: str, timeout_s: float = 30, every_s: float = 0.1,
+         until: tuple[str, ...] = ()) -> tuple[dict, list[dict]]:
+    """The job's final status (or the first of `until` seen), and every status seen on the way."""
     seen = []
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         status = client.get(f"/status/{job_id}").json()
         seen.append(status)
-        if status["status"] in FINAL:
+        if status["status"] in (*FINAL, *until):
             return status, seen
         time.sleep(every_s)
     raise AssertionError(f"job {job_id} did not finish: {seen[-1]}")

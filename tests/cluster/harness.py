@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -103,6 +104,7 @@ class ChorusCluster:
         self.dashboard_port = free_port()
         self.http_port = free_port()
         self.base_url = f"http://127.0.0.1:{self.http_port}"
+        self.http = httpx.Client(base_url=self.base_url, timeout=30)  # for the job API's short calls
         self.config = cluster_config(self.http_port, self.redis.url, data_dir, checkpoint_dir)
         self.engines = ("kokoro", "chatterbox") if checkpoint_dir else ("kokoro",)  # those that must be ready
         self.cluster: Cluster | None = None
@@ -115,26 +117,29 @@ class ChorusCluster:
             "num_cpus": 1, "resources": {HEAD_NODE: 4}, "include_dashboard": True, "dashboard_port": self.dashboard_port,
             "dashboard_host": "127.0.0.1"})
         self.jobs_node = self.cluster.add_node(num_cpus=1, resources={JOBS_NODE: 2})
-        self.engine_node = self.add_engine_node()
+        self.add_engine_node()
         self.deploy(self.config)
         self.wait_healthy(timeout_s=300)
 
-    def add_engine_node(self):
+    def add_engine_node(self) -> None:
         # Room for a second Kokoro replica beside the first and Chatterbox (the replica-count update).
         self.engine_node = self.cluster.add_node(num_cpus=2, resources={ENGINE_NODE: 4})
-        return self.engine_node
 
     def remove_engine_node(self) -> None:
         """The engine node is lost at once, as a crashed machine is (no graceful drain)."""
         self.cluster.remove_node(self.engine_node, allow_graceful=False)
         self.engine_node = None
 
+    def _serve_cli(self, *args: str, check: bool = True) -> None:
+        """The `serve` command against this cluster's dashboard (the REST API KubeRay also uses)."""
+        subprocess.run([SERVE, *args, "--address", f"http://127.0.0.1:{self.dashboard_port}"], check=check,
+                       capture_output=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"}, timeout=300)
+
     def deploy(self, config: dict) -> None:
         with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="chorus-cluster-") as file:
             yaml.safe_dump(config, file)
             file.flush()
-            subprocess.run([SERVE, "deploy", file.name, "--address", f"http://127.0.0.1:{self.dashboard_port}"],
-                           check=True, capture_output=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+            self._serve_cli("deploy", file.name)
 
     def applications(self) -> dict:
         """Serve's REST view of the applications: each deployment's status, config and replicas with their nodes."""
@@ -168,10 +173,10 @@ class ChorusCluster:
 
     def shutdown(self) -> None:
         if self.cluster is not None:
-            subprocess.run([SERVE, "shutdown", "--yes", "--address", f"http://127.0.0.1:{self.dashboard_port}"],
-                           check=False, capture_output=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"}, timeout=120)
+            self._serve_cli("shutdown", "--yes", check=False)
             self.cluster.shutdown()
         self.redis.stop()
+        self.http.close()
 
     def config_of(self, deployment: str) -> dict:
         """The deployed config's entry for `deployment`."""
@@ -185,26 +190,28 @@ class ChorusCluster:
         return config
 
 
-class Jobs:
-    """The job API of the deployed app, as a RunPod client uses it."""
 
-    def __init__(self, base_url: str):
-        self.http = httpx.Client(base_url=base_url, timeout=30)
+class Repeating:
+    """`probe()` again and again on a thread, `every_s` apart, for the length of a `with` block."""
 
-    def submit(self, job_input: dict) -> str:
-        response = self.http.post("/run", json={"input": job_input})
-        response.raise_for_status()
-        return response.json()["id"]
+    every_s = 0.5
 
-    def status(self, job_id: str) -> dict:
-        return self.http.get(f"/status/{job_id}").json()
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def wait(self, job_id: str, timeout_s: float, until: tuple[str, ...] = ()) -> dict:
-        """The job's status once it is final, or once it is one of `until`."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            status = self.status(job_id)
-            if status["status"] in (*until, "COMPLETED", "FAILED", "CANCELLED"):
-                return status
-            time.sleep(0.5)
-        raise TimeoutError(f"job {job_id} is still {status['status']} after {timeout_s:g} s")
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_):
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.probe()
+            self._stop.wait(self.every_s)
+
+    def probe(self) -> None:
+        raise NotImplementedError

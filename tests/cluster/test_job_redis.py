@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import time
 
-from tests.cluster.harness import Jobs
+from tests.test_jobs import poll, submit
 
 TEXT = "The lighthouse keeper counted the ships that passed in the night."
 
 
 def test_a_killed_redis_comes_back_with_every_queued_job(chorus):
-    jobs = Jobs(chorus.base_url)
     # More jobs than the consumer runs at once (consumer_concurrency 4): most wait in the queue.
-    submitted = [jobs.submit({"operation": "tts", "mode": "basic", "text": TEXT}) for _ in range(10)]
-    queued = sum(jobs.status(job_id)["status"] == "IN_QUEUE" for job_id in submitted)
+    submitted = [submit(chorus.http, {"operation": "tts", "mode": "basic", "text": TEXT}) for _ in range(10)]
+    queued = sum(chorus.http.get(f"/status/{job_id}").json()["status"] == "IN_QUEUE" for job_id in submitted)
     chorus.redis.kill()
     time.sleep(3)
     chorus.redis.start()  # the same port and append-only file
-    finals = [jobs.wait(job_id, 240) for job_id in submitted]
+    finals = [poll(chorus.http, job_id, 240, 0.5)[0] for job_id in submitted]
     print(f"\n{queued} of {len(submitted)} jobs were queued when Redis was killed; "
           f"{sum(f['status'] == 'COMPLETED' for f in finals)} completed after it restarted")
     assert queued >= 4

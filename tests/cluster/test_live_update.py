@@ -2,41 +2,32 @@
 
 from __future__ import annotations
 
-import threading
-
 import httpx
 
+from tests.cluster.harness import Repeating
 
-class SteadyLoad:
+
+class SteadyLoad(Repeating):
     """One short speech request after another on a thread, counting answers and failures."""
 
+    every_s = 0.2
+
     def __init__(self, base_url: str):
+        super().__init__()
         self.base_url = base_url
         self.answered = 0
         self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                response = httpx.post(f"{self.base_url}/v1/audio/speech", timeout=60,
-                                      json={"input": "Steady as she goes.", "response_format": "wav"})
-                if response.status_code == 200 and response.content[:4] == b"RIFF":
-                    self.answered += 1
-                else:
-                    self.failures.append(f"{response.status_code}: {response.text[:200]}")
-            except httpx.HTTPError as error:
-                self.failures.append(repr(error))
-            self._stop.wait(0.2)
+    def probe(self):
+        try:
+            response = httpx.post(f"{self.base_url}/v1/audio/speech", timeout=60,
+                                  json={"input": "Steady as she goes.", "response_format": "wav"})
+            if response.status_code == 200 and response.content[:4] == b"RIFF":
+                self.answered += 1
+            else:
+                self.failures.append(f"{response.status_code}: {response.text[:200]}")
+        except httpx.HTTPError as error:
+            self.failures.append(repr(error))
 
 
 def served_since(chorus, load: SteadyLoad, count: int) -> int:

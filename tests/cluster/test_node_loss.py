@@ -10,39 +10,29 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.cluster.harness import Jobs
+from tests.cluster.harness import Repeating
+from tests.test_jobs import poll, submit
 
 STREAM_TEXT = " ".join(["The ferry left the harbour at dawn, and the gulls followed it across the grey water."] * 8)
 JOB_TEXT = "By noon the island was in sight, and the passengers gathered on the deck to watch it grow."
 REQUEST_TIMEOUT_S = 120  # the gateway's limit on an engine call
 
 
-class HealthWatch:
+class HealthWatch(Repeating):
     """/health every half second on a thread: when each answer came, how long it took, what it said."""
 
     def __init__(self, base_url: str):
+        super().__init__()
         self.base_url = base_url
         self.seen: list[tuple[float, float, dict | None]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_):
-        self._stop.set()
-        self._thread.join()
-
-    def _watch(self):
-        while not self._stop.is_set():
-            started = time.monotonic()
-            try:
-                body = httpx.get(f"{self.base_url}/health", timeout=30).json()
-            except (httpx.HTTPError, ValueError):
-                body = None
-            self.seen.append((started, time.monotonic() - started, body))
-            self._stop.wait(0.5)
+    def probe(self):
+        started = time.monotonic()
+        try:
+            body = httpx.get(f"{self.base_url}/health", timeout=30).json()
+        except (httpx.HTTPError, ValueError):
+            body = None
+        self.seen.append((started, time.monotonic() - started, body))
 
     def kokoro_states(self, start: float, end: float) -> list[str]:
         return [body["engines"]["kokoro"]["status"] if body else "no answer"
@@ -65,7 +55,6 @@ def stream_until_cut(base_url: str, started: threading.Event) -> tuple[str, floa
 
 @pytest.mark.needs_chatterbox  # the cloning job
 def test_losing_the_engine_node_loses_no_job_and_no_voice(chorus):
-    jobs = Jobs(chorus.base_url)
     clip = httpx.post(f"{chorus.base_url}/v1/audio/speech", timeout=60,
                       json={"input": "A voice to clone, from a sentence that lasts well over the five seconds a clone needs.",
                             "response_format": "wav"}).content
@@ -75,11 +64,11 @@ def test_losing_the_engine_node_loses_no_job_and_no_voice(chorus):
         assert all(event.wait(60) for event in stream_started), "every stream had begun before the loss"
         whole = [pool.submit(httpx.post, f"{chorus.base_url}/v1/audio/speech", timeout=REQUEST_TIMEOUT_S + 30,
                              json={"input": STREAM_TEXT, "response_format": "wav", "stream": False}) for _ in range(2)]
-        tts_jobs = [jobs.submit({"operation": "tts", "mode": mode, "text": JOB_TEXT})
+        tts_jobs = [submit(chorus.http, {"operation": "tts", "mode": mode, "text": JOB_TEXT})
                     for mode in ("basic", "streaming", "basic", "streaming")]
-        clone_job = jobs.submit({"operation": "voice_cloning", "voice_name": "Survivor",
+        clone_job = submit(chorus.http, {"operation": "voice_cloning", "voice_name": "Survivor",
                                  "reference_audio": base64.b64encode(clip).decode()})
-        cloning = jobs.wait(clone_job, 60, until=("IN_PROGRESS",))
+        cloning, _ = poll(chorus.http, clone_job, 60, 0.5, until=("IN_PROGRESS",))
         assert cloning["status"] in ("IN_PROGRESS", "COMPLETED"), cloning
 
         lost = time.monotonic()
@@ -98,7 +87,7 @@ def test_losing_the_engine_node_loses_no_job_and_no_voice(chorus):
         print(f"\nengine node lost; streams ended {[f'{how} at {end - lost:.1f} s' for how, end in stream_ends]}; "
               f"whole requests {[a.status_code for a in whole_answers]}; replacement joined {replaced - lost:.1f} s "
               f"later; speech again {recovered - replaced:.1f} s after it joined")
-        finals = {job_id: jobs.wait(job_id, 300) for job_id in [*tts_jobs, clone_job]}
+        finals = {job_id: poll(chorus.http, job_id, 300, 0.5)[0] for job_id in [*tts_jobs, clone_job]}
         chorus.wait_healthy(120)
 
     for how, ended in stream_ends:  # a stream in flight ends, with its bytes cut short or an error status
