@@ -148,16 +148,17 @@ def _decode_pyav(data: bytes, max_duration_s: float | None, param: str) -> tuple
         planes: list[np.ndarray] = []
         decoded = 0
         try:
+            # Mixed to mono frame by frame: a corrupt file may change its channel count mid-stream.
             for frame in container.decode(stream):
                 for converted in resampler.resample(frame):
-                    planes.append(converted.to_ndarray())
+                    planes.append(converted.to_ndarray().mean(axis=0))
                     decoded += converted.samples
                 if decoded >= limit:
                     break
-            planes.extend(converted.to_ndarray() for converted in resampler.resample(None))
+            planes.extend(converted.to_ndarray().mean(axis=0) for converted in resampler.resample(None))
         except (av.FFmpegError, ValueError) as error:  # ValueError: format or layout changed mid-stream
             raise InvalidRequest(f"{param} could not be decoded to the end; the file is truncated or corrupt",
                                  param) from error
     name = _PYAV_NAMES.get(container.format.name, container.format.name.split(",")[0])
-    samples = np.concatenate(planes, axis=1).mean(axis=0) if planes else np.zeros(0, np.float32)
+    samples = np.concatenate(planes) if planes else np.zeros(0, np.float32)
     return samples, sample_rate, name

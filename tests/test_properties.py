@@ -111,3 +111,12 @@ def test_truncated_or_corrupted_audio_decodes_or_is_a_clear_400(audio_format, da
     else:
         assert decoded.samples.dtype == np.float32 and decoded.samples.size > 0
         assert np.isfinite(decoded.samples).all() and decoded.sample_rate >= 8000
+
+
+def test_an_mp3_whose_channel_count_changes_midway_decodes_to_mono():
+    # Found by the property above on CI's run: two zeroed bytes made later frames stereo, and joining
+    # mono and stereo frames raised (a 500) instead of decoding or a 400.
+    clip = bytearray(CLIPS["MP3"])
+    clip[0] = clip[1263] = 0
+    decoded = decode_upload(bytes(clip[:1300]), max_bytes=1 << 20, max_duration_s=5, param="file")
+    assert decoded.samples.ndim == 1 and decoded.samples.size > 0 and np.isfinite(decoded.samples).all()
