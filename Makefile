@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser serve test test-cluster soak bench bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
+.PHONY: install browser serve test test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -57,6 +57,10 @@ soak: install
 
 bench: install
 	$(BIN)/python -m bench.kokoro_cpu
+
+# Which graph (int8 or float-conv) and thread layout Kokoro runs fastest on this CPU.
+bench-kokoro-layout: install
+	$(BIN)/python -m bench.kokoro_layout --rounds 4
 
 bench-batching: install
 	$(BIN)/python -m bench.kokoro_batching

@@ -1,4 +1,5 @@
-"""Concurrent Kokoro streams on the ONNX scheduler: the opening piece of every stream goes first.
+"""Concurrent Kokoro streams on the ONNX scheduler: the opening piece of every stream goes first,
+and starts even while every general worker is busy.
 
 The real deployment class (outside Serve) with its engine and priority scheduler; only its render
 step is wrapped, to record the order in which pieces reach the workers.
@@ -7,9 +8,11 @@ step is wrapped, to record the order in which pieces reach the workers.
 from __future__ import annotations
 
 import asyncio
+import threading
 
 from deployments.kokoro.deployment import KokoroDeployment
 from deployments.kokoro.protocol import KokoroRequest
+from deployments.kokoro.scheduler import OPENING, InferenceScheduler
 
 NAMES = ("Alpha", "Bravo", "Charlie", "Delta")
 
@@ -36,3 +39,29 @@ def test_four_streams_started_together_each_render_their_first_piece_before_any_
     firsts = [order.index((name, 0)) for name in NAMES]
     thirds = [position for position, (_, index) in enumerate(order) if index >= 2]
     assert max(firsts) < min(thirds), order
+
+
+def test_an_opening_piece_starts_while_every_worker_is_busy_with_a_long_one_and_nothing_else_does():
+    scheduler = InferenceScheduler(workers=1, opening_workers=1)
+    long_piece_may_finish = threading.Event()
+    started: list[str] = []
+
+    def piece(name: str) -> str:
+        started.append(name)
+        if name == "long tail":
+            assert long_piece_may_finish.wait(10)
+        return name
+
+    async def scenario() -> list[str]:
+        tail = asyncio.ensure_future(scheduler.run(3, piece, "long tail"))
+        await asyncio.sleep(0.05)
+        second = asyncio.ensure_future(scheduler.run(1, piece, "second piece"))
+        opening = await asyncio.wait_for(scheduler.run(OPENING, piece, "opening"), 5)
+        await asyncio.sleep(0.05)
+        assert started == ["long tail", "opening"]  # the second piece waits for the general worker
+        assert scheduler.queued == 1
+        long_piece_may_finish.set()
+        return [await tail, opening, await second]
+
+    assert asyncio.run(scenario()) == ["long tail", "opening", "second piece"]
+    assert started == ["long tail", "opening", "second piece"]

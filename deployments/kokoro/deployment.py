@@ -63,7 +63,7 @@ class KokoroDeployment:
             if self.engine.backend.batches_requests:
                 self.batcher = PieceBatcher(self.engine, BatchingConfig())
             else:
-                self.scheduler = InferenceScheduler(self.settings.inference_workers)
+                self.scheduler = InferenceScheduler(self.settings.inference_workers, self.settings.opening_workers)
         except Exception as error:  # the gateway keeps serving and reports why
             logger.exception("Kokoro could not load")
             self.unavailable_reason = f"{type(error).__name__}: {error}"

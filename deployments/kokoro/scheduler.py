@@ -3,6 +3,11 @@
 Priority is a piece's position in its text, so the opening pieces of new requests go
 ahead of the tails of long ones: every concurrent stream starts quickly and long texts
 do not block short ones. The event loop stays free for health checks meanwhile.
+
+Priority alone cannot stop an opening piece from waiting for a worker that is busy with
+another request's long piece (seconds on a CPU). `opening_workers` more threads take
+opening pieces only: a new request starts at once, sharing the cores for the short
+while its first piece takes.
 """
 
 from __future__ import annotations
@@ -12,15 +17,18 @@ import heapq
 import itertools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Literal
 
 from deployments.kokoro import metrics
 
+OPENING = 0  # the priority of a request's first piece
+Lane = Literal["any", "opening"]
+
 
 class InferenceScheduler:
-    def __init__(self, workers: int = 1):
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="kokoro-infer")
-        self._idle_workers = workers
+    def __init__(self, workers: int = 1, opening_workers: int = 0):
+        self._executor = ThreadPoolExecutor(max_workers=workers + opening_workers, thread_name_prefix="kokoro-infer")
+        self._idle: dict[Lane, int] = {"any": workers, "opening": opening_workers}
         self._pending: list[tuple[int, int, asyncio.Future, Callable[..., Any], tuple]] = []
         self._arrival = itertools.count()
 
@@ -40,18 +48,26 @@ class InferenceScheduler:
             # Jobs start when others finish (dispatched before this resumes) or leave when cancelled.
             metrics.report_queue_depth(self.queued)
 
+    def _free_lane(self, priority: int) -> Lane | None:
+        """A general worker when one is idle (keeping the opening lane free for the next request)."""
+        if self._idle["any"]:
+            return "any"
+        if priority == OPENING and self._idle["opening"]:
+            return "opening"
+        return None
+
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._idle_workers and self._pending:
+        while self._pending and (lane := self._free_lane(self._pending[0][0])):
             _, _, future, function, args = heapq.heappop(self._pending)
             if future.done():
                 continue
-            self._idle_workers -= 1
+            self._idle[lane] -= 1
             work = loop.run_in_executor(self._executor, function, *args)
-            work.add_done_callback(lambda done, future=future: self._finished(future, done))
+            work.add_done_callback(lambda done, future=future, lane=lane: self._finished(future, done, lane))
 
-    def _finished(self, future: asyncio.Future, done: asyncio.Future) -> None:
-        self._idle_workers += 1
+    def _finished(self, future: asyncio.Future, done: asyncio.Future, lane: Lane) -> None:
+        self._idle[lane] += 1
         if not future.done():
             if done.exception() is not None:
                 future.set_exception(done.exception())

@@ -39,6 +39,8 @@ class KokoroSettings(BaseModel):
     float_convs: bool = Field(True, description="Run the int8 model's convolutions in float32 (faster on CPUs).")
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference (0: every core).")
     inference_workers: int = Field(1, ge=1, description="Pieces run at the same time in one replica.")
+    opening_workers: int = Field(1, ge=0, description="More threads that run only requests' first pieces, so that "
+                                 "a new stream's first audio never waits for another stream's long piece.")
     providers: list[str] = Field(["CPUExecutionProvider"], description="onnxruntime execution providers, in order.")
     voice_dirs: list[Path] = Field([Path("voices/kokoro")], validate_default=True,
                                    description="Extra voice packs (.pt or .npy).")
