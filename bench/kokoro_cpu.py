@@ -19,6 +19,7 @@ import time
 import httpx
 import onnxruntime
 
+from bench.cpu_shares import CpuShares
 from bench.kokoro_ceiling import GRAPHS, raw_session, serial
 from bench.service import ROOT, ServeRun
 
@@ -38,6 +39,8 @@ TEXT_600 = (
     "check answers at once even while the model is busy, because inference runs on its own worker threads."
 )
 CLIENT_TEXT = TEXT_600[:300].rsplit(".", 1)[0] + "."
+TOGETHER_TEXT = " ".join(TEXT_600.split(". ")[:2]) + "."
+TOGETHER = 4  # streams started at the same instant
 
 
 class EngineDirect:
@@ -61,6 +64,16 @@ class EngineDirect:
         start = time.perf_counter()
         audio = sum([len((await self.kokoro.synthesize(self.request(text))).audio) for text in TEXTS]) / RATE
         return audio, time.perf_counter() - start
+
+    async def first_audio_together(self, streams: int) -> list[float]:
+        """Seconds to each stream's first chunk, `streams` streams of TOGETHER_TEXT started at once."""
+        async def listen() -> float:
+            start, first = time.perf_counter(), None
+            async for _ in self.kokoro.stream(self.request(TOGETHER_TEXT)):
+                first = first or time.perf_counter() - start
+            return first
+
+        return list(await asyncio.gather(*(listen() for _ in range(streams))))
 
 
 async def http_whole(client: httpx.AsyncClient) -> tuple[float, float]:
@@ -137,8 +150,18 @@ async def http_measurements(base_url: str, direct: EngineDirect, ceilings: dict,
             runs["http"].append(await http_whole(client))
         await streamed(client, TEXT_600)
         ttfa_600 = await streamed(client, TEXT_600)
-        loads = [await concurrent(client, n, 2) for n in (1, 4, 8)]
-    return {"runs": runs, "ttfa_600": ttfa_600, "loads": loads}
+        together = {
+            "direct": await direct.first_audio_together(TOGETHER),
+            "http": [r[0] for r in await asyncio.gather(*(streamed(client, TOGETHER_TEXT) for _ in range(TOGETHER)))],
+        }
+        loads = []
+        for clients in (1, 4, 8):
+            with CpuShares() as shares:
+                loads.append(await concurrent(client, clients, 2))
+            loads[-1]["cpu"] = shares
+        # Measured again after the load rows, to show how far the machine drifted meanwhile.
+        runs["int8 after"] = [serial(ceilings["int8"], direct.pieces)]
+    return {"runs": runs, "ttfa_600": ttfa_600, "together": together, "loads": loads}
 
 
 def run(rounds: int) -> str:
@@ -148,8 +171,8 @@ def run(rounds: int) -> str:
         ceilings = {graph: raw_session(graph, threads=2) for graph in GRAPHS}
         measured = asyncio.run(http_measurements(service.base_url, direct, ceilings, rounds))
 
-    # The same texts on every row: a row's share of the ceiling is the ceiling's wall time over its own.
-    totals = {name: tuple(sum(values) for values in zip(*runs)) for name, runs in measured["runs"].items()}
+    # The same texts on every row: a row's share of the ceiling is the ceiling's mean wall time over its own.
+    totals = {name: tuple(statistics.mean(values) for values in zip(*runs)) for name, runs in measured["runs"].items()}
     ceiling_audio, ceiling_wall = totals["int8"]
     ceiling_rtf = ceiling_audio / ceiling_wall
 
@@ -163,9 +186,14 @@ def run(rounds: int) -> str:
         same_texts("float-conv", "raw onnxruntime, float-conv graph, 2 threads, same tokens", ""),
         same_texts("direct", "Chorus engine direct, same texts", " (target 0.95)"),
         same_texts("http", "Chorus through HTTP, same texts", " (target 0.90)"),
+        same_texts("int8 after", "the ceiling again, after the client rows", ""),
         ("600 chars streamed: first audio / total / audio (target first < 0.4 s)",
          f"{first:.2f} s / {total:.2f} s / {audio:.1f} s", "-"),
     ]
+    for name, label in (("direct", "engine direct"), ("http", "through HTTP")):
+        firsts = measured["together"][name]
+        rows.append((f"{TOGETHER} streams started together, {label}: first audio p50 / max",
+                     f"{statistics.median(firsts):.2f} s / {max(firsts):.2f} s", "-"))
     ttfa_targets = {4: " (target max < 2 s)", 8: " (target max < 3 s)"}
     for load in measured["loads"]:
         n = load["clients"]
@@ -184,7 +212,9 @@ def run(rounds: int) -> str:
     table += "\n".join(f"| {name} | {ours} | {share} |" for name, ours, share in rows)
     footer = ("\n\nShare of the ceiling: for the same-text rows, the ceiling's wall time over the row's; for the "
               "clients, their audio rate over the ceiling's (other texts, the same voice).\n")
-    return header + table + footer
+    profile = "".join(f"\n{load['cpu'].table(f'CPU while {n} streamed clients ran')}"
+                      for load in measured["loads"] if (n := load["clients"]) in (1, 4))
+    return header + table + footer + profile
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Concurrent Kokoro streams on the ONNX scheduler: the opening piece of every stream goes first,
-and starts even while every general worker is busy.
+starts even while every general worker is busy, and no tail starves behind newer openings.
 
-The real deployment class (outside Serve) with its engine and priority scheduler; only its render
+The real deployment class (outside Serve) with its engine and deadline scheduler; only its render
 step is wrapped, to record the order in which pieces reach the workers.
 """
 
@@ -12,7 +12,7 @@ import threading
 
 from deployments.kokoro.deployment import KokoroDeployment
 from deployments.kokoro.protocol import KokoroRequest
-from deployments.kokoro.scheduler import OPENING, InferenceScheduler
+from deployments.kokoro.scheduler import InferenceScheduler
 
 NAMES = ("Alpha", "Bravo", "Charlie", "Delta")
 
@@ -53,10 +53,10 @@ def test_an_opening_piece_starts_while_every_worker_is_busy_with_a_long_one_and_
         return name
 
     async def scenario() -> list[str]:
-        tail = asyncio.ensure_future(scheduler.run(3, piece, "long tail"))
+        tail = asyncio.ensure_future(scheduler.run(0.0, piece, "long tail"))
         await asyncio.sleep(0.05)
-        second = asyncio.ensure_future(scheduler.run(1, piece, "second piece"))
-        opening = await asyncio.wait_for(scheduler.run(OPENING, piece, "opening"), 5)
+        second = asyncio.ensure_future(scheduler.run(1.0, piece, "second piece"))
+        opening = await asyncio.wait_for(scheduler.run(2.0, piece, "opening", opening=True), 5)
         await asyncio.sleep(0.05)
         assert started == ["long tail", "opening"]  # the second piece waits for the general worker
         assert scheduler.queued == 1
@@ -65,3 +65,30 @@ def test_an_opening_piece_starts_while_every_worker_is_busy_with_a_long_one_and_
 
     assert asyncio.run(scenario()) == ["long tail", "opening", "second piece"]
     assert started == ["long tail", "opening", "second piece"]
+
+
+def test_pieces_run_by_deadline_so_a_waiting_tail_goes_before_newer_openings():
+    """Under steady load new streams keep arriving; ordering by position in the text alone would starve
+    the tails of the streams already playing (a 120 s chunk timeout was hit that way with 8 clients)."""
+    scheduler = InferenceScheduler(workers=1, opening_workers=0)
+    worker_may_go = threading.Event()
+    started: list[str] = []
+
+    def piece(name: str) -> str:
+        started.append(name)
+        if name == "busy":
+            assert worker_may_go.wait(10)
+        return name
+
+    async def scenario() -> None:
+        busy = asyncio.ensure_future(scheduler.run(0.0, piece, "busy"))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.ensure_future(scheduler.run(due, piece, name, opening=opening)) for due, name, opening in
+                  [(5.0, "tail due at 5", False), (9.0, "opening due at 9", True), (1.0, "opening due at 1", True),
+                   (7.0, "tail due at 7", False)]]
+        await asyncio.sleep(0.05)
+        worker_may_go.set()
+        await asyncio.gather(busy, *queued)
+
+    asyncio.run(scenario())
+    assert started == ["busy", "opening due at 1", "tail due at 5", "tail due at 7", "opening due at 9"]

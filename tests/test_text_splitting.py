@@ -75,3 +75,23 @@ def test_concurrent_requests_get_their_own_sentences(splitter):
     with ThreadPoolExecutor(8) as pool:
         for text, pieces in zip(texts, pool.map(plan, texts), strict=True):
             assert " ".join(pieces) == " ".join([text] * 30)
+
+
+def test_the_short_first_piece_comes_before_the_rest_of_its_sentence_is_fitted(splitter, phonemize):
+    sentence = ("Each request is split into sentences, and every sentence is spoken as soon as it is ready, so the "
+                "first words reach the listener long before the last ones are made.")
+    calls: list[str] = []
+
+    def counted(text: str) -> str:
+        calls.append(text)
+        return phonemize(text)
+
+    pieces = splitter.pieces(sentence, counted, first_piece_max_tokens=12)
+    opening = next(pieces)
+    # The sentence once (does it fit?), its first clause, then a few growing word prefixes; fitting
+    # the whole sentence into 12-token pieces first would take dozens of calls.
+    assert len(calls) <= 6, calls
+    assert len(splitter.token_ids(opening.phonemes)) <= 12 and opening.starts_sentence and not opening.ends_sentence
+    rest = list(pieces)
+    assert [p.starts_sentence for p in rest] == [False] * len(rest) and rest[-1].ends_sentence
+    assert " ".join(p.text for p in [opening, *rest]) == sentence

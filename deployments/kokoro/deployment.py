@@ -1,6 +1,6 @@
 """Ray Serve deployment for Kokoro: a thin shell over KokoroEngine and its backend.
 
-Pieces run either through the priority scheduler (scheduler.py; onnx: one piece per inference
+Pieces run either through the deadline scheduler (scheduler.py; onnx: one piece per inference
 thread) or, on a backend that batches requests, through the request batcher (request_batcher.py;
 torch: pieces from all requests share forward passes).
 """
@@ -89,10 +89,11 @@ class KokoroDeployment:
         metrics.real_time_factor.observe(rtf, tags=metrics.ENGINE_TAGS)
         return rendered
 
-    async def _run(self, planned: PlannedPiece) -> RenderedPiece:
+    async def _run(self, planned: PlannedPiece, due: float) -> RenderedPiece:
+        """Render a piece that its listener needs at `due` (time.monotonic())."""
         if self.batcher:
             return await self.batcher.render(planned)
-        return await self.scheduler.run(planned.index, self._render, planned)
+        return await self.scheduler.run(due, self._render, planned, opening=planned.index == 0)
 
     def _require_ready(self) -> None:
         if self.unavailable_reason:
@@ -118,8 +119,9 @@ class KokoroDeployment:
 
     async def synthesize(self, request: KokoroRequest) -> SynthesisResult:
         self._require_ready()
+        arrived = time.monotonic()
         pieces = await asyncio.to_thread(lambda: list(self.engine.plan(request)))
-        rendered = await asyncio.gather(*(self._run(p) for p in pieces))
+        rendered = await asyncio.gather(*(self._run(p, due=arrived) for p in pieces))  # nothing plays before the end
         words, elapsed = [], 0.0
         for piece in rendered:
             words += shifted(piece.words, elapsed)
@@ -128,22 +130,24 @@ class KokoroDeployment:
         return SynthesisResult(audio, SAMPLE_RATE, len(pieces), sum(len(p.token_ids) for p in pieces), words)
 
     async def stream(self, request: KokoroRequest) -> AsyncIterator[AudioChunk]:
-        """Yield each piece as soon as it is spoken, rendering the next one meanwhile."""
+        """Yield each piece as soon as it is spoken, rendering the next one meanwhile; each piece is due when
+        the audio before it has played."""
         self._require_ready()
+        arrived = time.monotonic()
         if request.first_piece_max_tokens is None:
             request = request.model_copy(update={"first_piece_max_tokens": self.settings.stream_first_piece_tokens})
         pieces = self.engine.plan(request)
         planned = await asyncio.to_thread(next, pieces, None)
-        job = asyncio.ensure_future(self._run(planned))
+        job = asyncio.ensure_future(self._run(planned, due=arrived))
         elapsed = 0.0
         try:
             while planned is not None:
                 following = await asyncio.to_thread(next, pieces, None)
                 rendered = await job
-                if following is not None:
-                    job = asyncio.ensure_future(self._run(following))
                 words = shifted(rendered.words, elapsed)
                 elapsed += len(rendered.audio) / SAMPLE_RATE
+                if following is not None:
+                    job = asyncio.ensure_future(self._run(following, due=arrived + elapsed))
                 yield AudioChunk(rendered.audio, SAMPLE_RATE, planned.text, planned.index, len(planned.token_ids), words)
                 planned = following
         finally:

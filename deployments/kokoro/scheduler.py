@@ -1,13 +1,16 @@
-"""Runs inference jobs on a few worker threads, lowest priority value first.
+"""Runs inference jobs on a few worker threads, earliest deadline first.
 
-Priority is a piece's position in its text, so the opening pieces of new requests go
-ahead of the tails of long ones: every concurrent stream starts quickly and long texts
-do not block short ones. The event loop stays free for health checks meanwhile.
+A piece is due when its listener will need it: a stream's first piece at once, each later
+piece when the audio before it has played (the stream's start plus the seconds already
+rendered), every piece of a whole request at once. Opening pieces of new streams so go
+ahead of the tails of long ones, and every stream starts quickly; yet a tail that has
+waited long enough wins over newer openings, so no stream starves under steady load.
+The event loop stays free for health checks meanwhile.
 
-Priority alone cannot stop an opening piece from waiting for a worker that is busy with
+Deadlines alone cannot stop an opening piece from waiting for a worker that is busy with
 another request's long piece (seconds on a CPU). `opening_workers` more threads take
-opening pieces only: a new request starts at once, sharing the cores for the short
-while its first piece takes.
+opening pieces only: a new request starts at once, sharing the cores for the short while
+its first piece takes.
 """
 
 from __future__ import annotations
@@ -21,25 +24,28 @@ from typing import Any, Literal
 
 from deployments.kokoro import metrics
 
-OPENING = 0  # the priority of a request's first piece
 Lane = Literal["any", "opening"]
+Job = tuple[float, int, asyncio.Future, Callable[..., Any], tuple]  # (due, arrival, ...)
 
 
 class InferenceScheduler:
     def __init__(self, workers: int = 1, opening_workers: int = 0):
         self._executor = ThreadPoolExecutor(max_workers=workers + opening_workers, thread_name_prefix="kokoro-infer")
         self._idle: dict[Lane, int] = {"any": workers, "opening": opening_workers}
-        self._pending: list[tuple[int, int, asyncio.Future, Callable[..., Any], tuple]] = []
+        # Two heaps, so that the opening lane finds the earliest opening without passing over other jobs.
+        self._openings: list[Job] = []
+        self._rest: list[Job] = []
         self._arrival = itertools.count()
 
     @property
     def queued(self) -> int:
-        """Jobs waiting for a worker; a cancelled one stays in the heap until its turn, uncounted."""
-        return sum(1 for _, _, future, _, _ in self._pending if not future.done())
+        """Jobs waiting for a worker; a cancelled one stays in its heap until its turn, uncounted."""
+        return sum(1 for heap in (self._openings, self._rest) for _, _, future, _, _ in heap if not future.done())
 
-    async def run(self, priority: int, function: Callable[..., Any], *args: Any) -> Any:
+    async def run(self, due: float, function: Callable[..., Any], *args: Any, opening: bool = False) -> Any:
+        """Run `function(*args)` on a worker; `due` is a time.monotonic() instant, `opening` marks a first piece."""
         future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._pending, (priority, next(self._arrival), future, function, args))
+        heapq.heappush(self._openings if opening else self._rest, (due, next(self._arrival), future, function, args))
         self._dispatch()
         metrics.report_queue_depth(self.queued)
         try:
@@ -48,18 +54,21 @@ class InferenceScheduler:
             # Jobs start when others finish (dispatched before this resumes) or leave when cancelled.
             metrics.report_queue_depth(self.queued)
 
-    def _free_lane(self, priority: int) -> Lane | None:
-        """A general worker when one is idle (keeping the opening lane free for the next request)."""
+    def _next_job(self) -> tuple[Lane, Job] | None:
+        """The earliest-due job for a general worker when one is idle (keeping the opening lane free for
+        the next request), else the earliest opening for the opening lane."""
         if self._idle["any"]:
-            return "any"
-        if priority == OPENING and self._idle["opening"]:
-            return "opening"
+            heads = [heap for heap in (self._openings, self._rest) if heap]
+            if heads:
+                return "any", heapq.heappop(min(heads, key=lambda heap: heap[0][:2]))
+        if self._idle["opening"] and self._openings:
+            return "opening", heapq.heappop(self._openings)
         return None
 
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        while self._pending and (lane := self._free_lane(self._pending[0][0])):
-            _, _, future, function, args = heapq.heappop(self._pending)
+        while picked := self._next_job():
+            lane, (_, _, future, function, args) = picked
             if future.done():
                 continue
             self._idle[lane] -= 1

@@ -39,22 +39,35 @@ class TextSplitter:
 
     def pieces(self, text: str, phonemize: Phonemize, first_piece_max_tokens: int | None = None) -> Iterator[Piece]:
         """Yield pieces in reading order; phonemizes lazily so a stream can start early."""
-        first = True
+        opening_due = True
         # A segmenter per text: pysbd's keeps the text it works on in the instance, so one shared by the
         # threads that plan concurrent requests would hand one request's sentences to another.
         for sentence in pysbd.Segmenter(language="en", clean=False).segment(text):
             sentence = " ".join(sentence.split())
             if not sentence:
                 continue
-            limit = min(first_piece_max_tokens or self._max_tokens, self._max_tokens) if first else self._max_tokens
-            parts = list(self._fit(sentence, limit, phonemize))
-            if first and len(parts) > 1:
-                # Only the opening piece is kept short; the rest of the sentence may be long.
-                rest = sentence[len(parts[0].text):].strip()
-                parts = parts[:1] + list(self._fit(rest, self._max_tokens, phonemize))
-            for index, part in enumerate(parts):
-                yield Piece(part.text, part.phonemes, ends_sentence=index == len(parts) - 1, starts_sentence=index == 0)
-            first = False
+            if not opening_due:
+                yield from self._sentence(self._fit(sentence, self._max_tokens, phonemize), starts_sentence=True)
+                continue
+            # Only the opening piece is kept short. It is handed out before the rest of its sentence is
+            # fitted: that costs G2P calls the stream's first audio would otherwise wait for.
+            limit = min(first_piece_max_tokens or self._max_tokens, self._max_tokens)
+            opening = next(self._fit(sentence, limit, phonemize), None)
+            if opening is None:
+                continue  # nothing to speak in this sentence: the next one opens
+            opening_due = False
+            rest = sentence[len(opening.text):].strip()
+            yield Piece(opening.text, opening.phonemes, ends_sentence=not rest)
+            if rest:
+                yield from self._sentence(self._fit(rest, self._max_tokens, phonemize), starts_sentence=False)
+
+    @staticmethod
+    def _sentence(parts: Iterator[Piece], starts_sentence: bool) -> Iterator[Piece]:
+        """Parts of one sentence, marked where it starts and ends."""
+        parts = list(parts)
+        for index, part in enumerate(parts):
+            yield Piece(part.text, part.phonemes, ends_sentence=index == len(parts) - 1,
+                        starts_sentence=starts_sentence and index == 0)
 
     def _fit(self, text: str, limit: int, phonemize: Phonemize) -> Iterator[Piece]:
         phonemes = phonemize(text)
