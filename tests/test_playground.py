@@ -3,7 +3,8 @@
 Against the session's Serve app over HTTPS (Kokoro on ONNX CPU, Chatterbox on random weights),
 plus a second app without a Chatterbox checkpoint under /plain/. The page exposes what it played
 in `window.playground.last` (decoded duration, when playback started, when the response ended).
-`make test` installs chromium (the Makefile's `browser` target). Writes docs/playground.png.
+`make test` installs chromium (the Makefile's `browser` target). The page's screenshot goes to the
+test's temporary directory (docs/playground.png, in the README, is a copy of one).
 """
 
 from __future__ import annotations
@@ -23,7 +24,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run",
                 "--autoplay-policy=no-user-gesture-required"]
-SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "playground.png"
 PLAIN = "plain"
 # Two sentences: Kokoro streams them piece by piece, so the first plays before the response ends.
 TEXT = "The playground plays speech while it is still being made. Each sentence is heard as it arrives."
@@ -105,7 +105,7 @@ def cloned_voice(client, reference_clip):
     client.delete(f"/v1/voices/{info['voice_id']}")  # a no-op when the test deleted it
 
 
-def test_kokoro_speech_streams_into_web_audio(page, base_url, client, cloned_voice):
+def test_kokoro_speech_streams_into_web_audio(page, base_url, client, cloned_voice, tmp_path):
     open_playground(page, f"{base_url}/")
     assert page.get_attribute('#engines [data-engine="kokoro"]', "data-status") == "ready"
     kokoro = client.get("/v1/audio/voices").json()
@@ -150,9 +150,9 @@ def test_kokoro_speech_streams_into_web_audio(page, base_url, client, cloned_voi
 
     # The library lists the cloned voice; Chatterbox offers it as a voice.
     assert page.locator(f'#voice-table tr[data-voice-id="{cloned_voice["voice_id"]}"]').count() == 1
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
-    assert SCREENSHOT.stat().st_size > 20_000
+    screenshot = tmp_path / "playground.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 20_000
     page.click("#stop-button")
     assert last(page)["state"] in ("stopped", "played")
 

@@ -89,11 +89,12 @@ class KokoroDeployment:
         metrics.real_time_factor.observe(rtf, tags=metrics.ENGINE_TAGS)
         return rendered
 
-    async def _run(self, planned: PlannedPiece, due: float) -> RenderedPiece:
-        """Render a piece that its listener needs at `due` (time.monotonic())."""
+    async def _run(self, planned: PlannedPiece, due: float, opening: bool = False) -> RenderedPiece:
+        """Render a piece that its listener needs at `due` (time.monotonic()); `opening`: a stream's short
+        first piece, which may take the opening lane (a whole request's first piece is not short)."""
         if self.batcher:
             return await self.batcher.render(planned)
-        return await self.scheduler.run(due, self._render, planned, opening=planned.index == 0)
+        return await self.scheduler.run(due, self._render, planned, opening=opening)
 
     def _require_ready(self) -> None:
         if self.unavailable_reason:
@@ -138,7 +139,7 @@ class KokoroDeployment:
             request = request.model_copy(update={"first_piece_max_tokens": self.settings.stream_first_piece_tokens})
         pieces = self.engine.plan(request)
         planned = await asyncio.to_thread(next, pieces, None)
-        job = asyncio.ensure_future(self._run(planned, due=arrived))
+        job = asyncio.ensure_future(self._run(planned, due=arrived, opening=True))
         elapsed = 0.0
         try:
             while planned is not None:
