@@ -12,11 +12,11 @@ import time
 from collections.abc import Sequence
 from typing import Literal
 
-import numpy as np
 import onnxruntime
 
 from deployments.kokoro import weights
 from deployments.kokoro.engine import PlannedPiece
+from deployments.kokoro.onnx_backend import model_inputs
 from deployments.kokoro.onnx_graph import dequantized_conv_model_path
 from deployments.kokoro.protocol import SAMPLE_RATE
 
@@ -39,11 +39,7 @@ def raw_session(graph: Graph, threads: int, spinning: bool = True) -> onnxruntim
 
 
 def audio_seconds(session: onnxruntime.InferenceSession, piece: PlannedPiece) -> float:
-    (audio,) = session.run(None, {
-        "tokens": np.asarray([[0, *piece.token_ids, 0]], dtype=np.int64),
-        "style": np.asarray(piece.style, dtype=np.float32).reshape(1, 256),
-        "speed": np.asarray([piece.speed], dtype=np.float32),
-    })
+    (audio,) = session.run(None, model_inputs(piece.token_ids, piece.style, piece.speed))
     return audio.size / SAMPLE_RATE
 
 

@@ -39,7 +39,7 @@ TEXT_600 = (
     "check answers at once even while the model is busy, because inference runs on its own worker threads."
 )
 CLIENT_TEXT = TEXT_600[:300].rsplit(".", 1)[0] + "."
-TOGETHER_TEXT = " ".join(TEXT_600.split(". ")[:2]) + "."
+TOGETHER_TEXT = ". ".join(TEXT_600.split(". ")[:2]) + "."
 TOGETHER = 4  # streams started at the same instant
 
 

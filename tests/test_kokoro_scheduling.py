@@ -41,16 +41,29 @@ def test_four_streams_started_together_each_render_their_first_piece_before_any_
     assert max(firsts) < min(thirds), order
 
 
+class HeldPieces:
+    """A render step for the scheduler that records the order pieces start in and holds one piece on
+    its worker until released, so that the test decides what is busy while others queue."""
+
+    def __init__(self, held: str):
+        self.held = held
+        self.started: list[str] = []
+        self._released = threading.Event()
+
+    def render(self, name: str) -> str:
+        self.started.append(name)
+        if name == self.held:
+            assert self._released.wait(10)
+        return name
+
+    def release(self) -> None:
+        self._released.set()
+
+
 def test_an_opening_piece_starts_while_every_worker_is_busy_with_a_long_one_and_nothing_else_does():
     scheduler = InferenceScheduler(workers=1, opening_workers=1)
-    long_piece_may_finish = threading.Event()
-    started: list[str] = []
-
-    def piece(name: str) -> str:
-        started.append(name)
-        if name == "long tail":
-            assert long_piece_may_finish.wait(10)
-        return name
+    pieces = HeldPieces(held="long tail")
+    piece, started = pieces.render, pieces.started
 
     async def scenario() -> list[str]:
         tail = asyncio.ensure_future(scheduler.run(0.0, piece, "long tail"))
@@ -60,7 +73,7 @@ def test_an_opening_piece_starts_while_every_worker_is_busy_with_a_long_one_and_
         await asyncio.sleep(0.05)
         assert started == ["long tail", "opening"]  # the second piece waits for the general worker
         assert scheduler.queued == 1
-        long_piece_may_finish.set()
+        pieces.release()
         return [await tail, opening, await second]
 
     assert asyncio.run(scenario()) == ["long tail", "opening", "second piece"]
@@ -71,14 +84,8 @@ def test_pieces_run_by_deadline_so_a_waiting_tail_goes_before_newer_openings():
     """Under steady load new streams keep arriving; ordering by position in the text alone would starve
     the tails of the streams already playing (a 120 s chunk timeout was hit that way with 8 clients)."""
     scheduler = InferenceScheduler(workers=1, opening_workers=0)
-    worker_may_go = threading.Event()
-    started: list[str] = []
-
-    def piece(name: str) -> str:
-        started.append(name)
-        if name == "busy":
-            assert worker_may_go.wait(10)
-        return name
+    pieces = HeldPieces(held="busy")
+    piece, started = pieces.render, pieces.started
 
     async def scenario() -> None:
         busy = asyncio.ensure_future(scheduler.run(0.0, piece, "busy"))
@@ -87,7 +94,7 @@ def test_pieces_run_by_deadline_so_a_waiting_tail_goes_before_newer_openings():
                   [(5.0, "tail due at 5", False), (9.0, "opening due at 9", True), (1.0, "opening due at 1", True),
                    (7.0, "tail due at 7", False)]]
         await asyncio.sleep(0.05)
-        worker_may_go.set()
+        pieces.release()
         await asyncio.gather(busy, *queued)
 
     asyncio.run(scenario())

@@ -34,13 +34,14 @@ class OnnxBackend:
         )
 
     def infer(self, token_ids: list[int], style: np.ndarray, speed: float) -> np.ndarray:
-        tokens = np.asarray([[0, *token_ids, 0]], dtype=np.int64)
-        (audio,) = self._session.run(
-            None,
-            {
-                "tokens": tokens,
-                "style": np.asarray(style, dtype=np.float32).reshape(1, 256),
-                "speed": np.asarray([speed], dtype=np.float32),
-            },
-        )
+        (audio,) = self._session.run(None, model_inputs(token_ids, style, speed))
         return np.asarray(audio, dtype=np.float32).reshape(-1)
+
+
+def model_inputs(token_ids: list[int], style: np.ndarray, speed: float) -> dict[str, np.ndarray]:
+    """The export's inputs for one piece: its tokens between the two padding tokens, a style row, a speed."""
+    return {
+        "tokens": np.asarray([[0, *token_ids, 0]], dtype=np.int64),
+        "style": np.asarray(style, dtype=np.float32).reshape(1, 256),
+        "speed": np.asarray([speed], dtype=np.float32),
+    }
