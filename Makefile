@@ -80,7 +80,7 @@ bench-chatterbox: install
 # (no install step: a GPU machine may have no package index to install from).
 bench-gpu:
 	$(PYTHON) -m bench.kokoro_batching --max-batch 64
-	$(PYTHON) -m bench.chatterbox_batching --device cuda --half --tokens 64 \
+	$(PYTHON) -m bench.chatterbox_batching --device cuda --half --tokens 64 --s3gen-long-batches 1 2 4 8 \
 		--out bench/results/chatterbox_batching_gpu.md
 
 bench-chatterbox-http: install

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from bench.service import ROOT
-from deployments.chatterbox.batching import T3Limits
+from deployments.chatterbox.batching import S3GenLimits, T3Limits
 from deployments.chatterbox.checkpoint import t3_with_layers
 from deployments.chatterbox.s3gen_batch import S3GenBatcher, S3GenJob, render
 from deployments.chatterbox.t3_batcher import T3Batcher, T3Stream
@@ -93,7 +93,7 @@ def first_audio_table(t3, s3gen, reference: dict, streams: int, first_tokens: in
     """`streams` concurrent first chunks of `first_tokens` tokens: when each one's audio is ready."""
     t3_batcher = T3Batcher(t3, T3Limits(max_batch_rows=2 * streams, kv_cache_tokens=2**22,
                                         max_new_tokens=first_tokens))
-    s3gen_batcher = S3GenBatcher(s3gen, max_batch=8)
+    s3gen_batcher = S3GenBatcher(s3gen, S3GenLimits(s3gen_max_batch=8))
     started = time.perf_counter()
     decoding = [t3_batcher.submit(stream) for stream in t3_streams(t3, streams, first_tokens, dtype, prompt_tokens)]
     rendering = [s3gen_batcher.submit(S3GenJob(f.result().clamp(max=6560), reference, i))
@@ -120,6 +120,9 @@ def main() -> None:
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--s3gen-batches", type=int, nargs="+", default=[1, 2, 4, 8])
     parser.add_argument("--s3gen-seconds", type=float, default=2.0, help="audio per S3Gen item")
+    parser.add_argument("--s3gen-long-seconds", type=float, default=10.0,
+                        help="audio per item of a second S3Gen table (0: none), where a CPU pass is compute-bound")
+    parser.add_argument("--s3gen-long-batches", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--first-audio-streams", type=int, default=16)
     parser.add_argument("--first-chunk-tokens", type=int, default=50, help="a first chunk of about 8 words")
     parser.add_argument("--prompt-tokens", type=int, default=PROMPT_TOKENS)
@@ -148,6 +151,9 @@ def main() -> None:
     lines += t3_table(t3, args.streams, args.tokens, dtype, args.prompt_tokens)
     lines += ["", f"## S3Gen, {args.s3gen_seconds:g} s of audio an item", ""]
     lines += s3gen_table(s3gen, reference, args.s3gen_batches, args.s3gen_seconds)
+    if args.s3gen_long_seconds:
+        lines += ["", f"## S3Gen, {args.s3gen_long_seconds:g} s of audio an item", ""]
+        lines += s3gen_table(s3gen, reference, args.s3gen_long_batches, args.s3gen_long_seconds)
     lines += ["", "## First audio of concurrent streams (T3 then S3Gen, both batched)", ""]
     lines += first_audio_table(t3, s3gen, reference, args.first_audio_streams, args.first_chunk_tokens, dtype,
                                args.prompt_tokens)

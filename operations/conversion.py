@@ -2,11 +2,13 @@
 
 The target rules hold on every front end: exactly one target, and a `transfer_mode` (the hosted
 Chatterbox API's voice transfer) that, when given, agrees with it. The target is checked, and a
-library voice found, before any audio is decoded.
+library voice found, before any audio is decoded. A long input comes back from the engine piece by
+piece, and is joined here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -14,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from audio.uploads import AudioUpload
 from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
-from deployments.conversion.protocol import MIN_INPUT_SEC, S3GenRequest
+from deployments.conversion.pieces import joined
+from deployments.conversion.protocol import MIN_INPUT_SEC, ConvertedPiece, S3GenRequest
 from deployments.errors import AudioTooLong, InvalidRequest
 from deployments.protocol import SynthesisResult
 from operations.engines import ConversionClient
@@ -58,7 +61,9 @@ class ConversionOperations:
         self.conversion = conversion
         self.voices = voices
 
-    async def convert(self, request: ConvertRequest) -> Converted:
+    async def convert(self, request: ConvertRequest,
+                      on_piece: Callable[[ConvertedPiece], Awaitable[None]] | None = None) -> Converted:
+        """`on_piece` hears of each piece as it is done (a job reports progress, and stops if cancelled)."""
         mode = _transfer_mode(request)
         if mode == "embedding":
             target, info = await self._library_target(request)
@@ -75,9 +80,14 @@ class ConversionOperations:
             target = ReferenceAudio(clip.samples, clip.sample_rate)
             info = TransferInfo(transfer_mode="audio", target_voice=request.target_audio.param, voice_id=None,
                                 source="target_audio")
-        result = await self.conversion.convert(S3GenRequest(
-            speech.samples, speech.sample_rate, target, no_watermark=request.no_watermark,
-            max_reference_duration_sec=request.max_reference_duration_sec))
+        pieces = []
+        async for piece in self.conversion.convert_pieces(S3GenRequest(
+                speech.samples, speech.sample_rate, target, no_watermark=request.no_watermark,
+                max_reference_duration_sec=request.max_reference_duration_sec)):
+            pieces.append(piece)
+            if on_piece is not None:
+                await on_piece(piece)
+        result = SynthesisResult(joined(pieces), pieces[0].sample_rate, len(pieces), 0)
         return Converted(result, speech.duration_s, info)
 
     async def _library_target(self, request: ConvertRequest) -> tuple[LibraryVoice, TransferInfo]:

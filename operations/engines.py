@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ray.serve.handle import DeploymentHandle
 
 from deployments.chatterbox.protocol import ChatterboxRequest, ReferenceAudio
-from deployments.conversion.protocol import S3GenRequest
+from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
 from deployments.errors import EngineError, EngineTimeout, EngineUnreachable
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
 from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
@@ -64,6 +64,17 @@ class EngineClient:
     def _timed_out(self) -> EngineTimeout:
         return EngineTimeout(f"The {self.engine} engine did not answer within {self._timeout_s:g} s")
 
+    async def _next(self, generator):
+        """A stream's next item, None at its end; the time limit holds for each item."""
+        try:
+            return await asyncio.wait_for(generator.__anext__(), self._timeout_s)
+        except StopAsyncIteration:
+            return None
+        except TimeoutError:
+            raise self._timed_out() from None
+        except Exception as error:
+            raise engine_error(error) from error
+
     def _count(self, audio_len: int, sample_rate: int) -> None:
         metrics.audio_seconds.inc(audio_len / sample_rate, tags=self._tags)
 
@@ -100,17 +111,6 @@ class TextEngineClient(EngineClient):
         finally:
             generator.cancel()  # the caller left or the stream ended: stop the engine's work
 
-    async def _next(self, generator) -> AudioChunk | None:
-        try:
-            return await asyncio.wait_for(generator.__anext__(), self._timeout_s)
-        except StopAsyncIteration:
-            return None
-        except TimeoutError:
-            raise self._timed_out() from None
-        except Exception as error:
-            raise engine_error(error) from error
-
-
 class KokoroClient(TextEngineClient):
     engine = "kokoro"
 
@@ -135,11 +135,16 @@ class ChatterboxClient(TextEngineClient):
 
 
 class ConversionClient(EngineClient):
-    """S3Gen speaks no text: `convert` beside `health`."""
+    """S3Gen speaks no text: `convert_pieces` beside `health`. The time limit holds for each piece, so a
+    long input may take as long as its pieces need, while a replica that went away is noticed."""
 
     engine = "conversion"
 
-    async def convert(self, request: S3GenRequest) -> SynthesisResult:
-        result = await self._call("convert", request)
-        self._count(len(result.audio), result.sample_rate)
-        return result
+    async def convert_pieces(self, request: S3GenRequest) -> AsyncIterator[ConvertedPiece]:
+        generator = self._stream_handle.convert_stream.remote(request)
+        try:
+            while (piece := await self._next(generator)) is not None:
+                self._count(len(piece.audio), piece.sample_rate)
+                yield piece
+        finally:
+            generator.cancel()  # the caller left or the conversion ended: stop the engine's work

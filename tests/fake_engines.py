@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deployments.chatterbox.protocol import ChatterboxRequest
-from deployments.conversion.protocol import S3GenRequest
+from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
 from deployments.errors import EngineUnavailable, InvalidRequest
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
 from deployments.kokoro.voices import VoiceCatalog
@@ -185,18 +185,21 @@ class FakeChatterbox(FakeEngine):
 
 
 class FakeConversion(FakeEngine):
-    """S3Gen: the answer is a sine as long as the input, at 24 kHz, in one piece."""
+    """S3Gen: the answer is a sine as long as the input, at 24 kHz, streamed in pieces of a second."""
 
     engine = "conversion"
     service_name = "Voice conversion"
     backend = "cpu"
-    handle_api = ("health", "convert")
+    handle_api = ("health", "convert_stream")
 
-    async def convert(self, request: S3GenRequest) -> SynthesisResult:
+    async def convert_stream(self, request: S3GenRequest) -> AsyncIterator[ConvertedPiece]:
         await self._enter()
         assert isinstance(request, S3GenRequest), request
         seconds = len(request.samples) / request.sample_rate
-        return SynthesisResult(sine(seconds, 440.0)[:round(seconds * SAMPLE_RATE)], SAMPLE_RATE, 1, 0)
+        audio = sine(seconds, 440.0)[:round(seconds * SAMPLE_RATE)]
+        starts = range(0, len(audio), SAMPLE_RATE)
+        for index, start in enumerate(starts):
+            yield ConvertedPiece(audio[start:start + SAMPLE_RATE], SAMPLE_RATE, start, len(audio), index, len(starts))
 
 
 class _Method:

@@ -104,6 +104,24 @@ def test_the_pieces_of_a_long_input_share_a_pass_and_match_serial_conversion(cha
         engine.s3gen_batcher.close()
 
 
+def test_an_abandoned_conversion_renders_no_more_of_its_pieces(chatterbox_checkpoint):
+    engine = ConversionEngine(ConversionSettings(checkpoint_dir=chatterbox_checkpoint, piece_sec=5,
+                                                 s3gen_steps=S3GEN_STEPS))
+    try:
+        engine.configure(S3GenLimits(s3gen_max_batch=1))
+        target = engine.reference_target(harmonic_clip(1.0, 24_000, f0=150), 24_000)
+        speech = babble(11, [3.5, 7.2])
+        in_flight = engine.convert_pieces(speech, RATE, target, no_watermark=True)
+        first = next(in_flight)
+        assert (first.index, first.count, first.start) == (0, 3, 0)
+        in_flight.cancel()  # the second piece is already in its pass; the third never starts
+        probe = engine.s3gen_batcher.submit(engine._ready().job(speech[:RATE], target))
+        probe.result(timeout=300)
+        assert engine.s3gen_batcher.batch_sizes == [1, 1, 1]  # the first two pieces, then the probe
+    finally:
+        engine.s3gen_batcher.close()
+
+
 def test_torch_threads_override_what_ray_gave_the_replica(tmp_path):
     """A replica reserving a tenth of a CPU gets OMP_NUM_THREADS=1 from Ray; torch_threads sets torch's own."""
     import torch

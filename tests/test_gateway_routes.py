@@ -768,7 +768,7 @@ def test_conversion_into_a_library_voice(gw, target):
     assert response.headers["x-input-duration"] == "1.000" and response.headers["x-output-duration"] == "1.000"
     samples, rate = read_wav(response.content)
     assert rate == SAMPLE_RATE and len(samples) == SAMPLE_RATE
-    (request,) = gw.conversion.requests("convert")
+    (request,) = gw.conversion.requests("convert_stream")
     assert isinstance(request, S3GenRequest)
     assert request.sample_rate == 16000 and len(request.samples) == 16000
     assert request.target == LibraryVoice(target["voice_id"], datetime.fromisoformat(target["created_at"]).isoformat())
@@ -787,7 +787,16 @@ def test_conversion_json_answer_by_voice_id(gw, target):
     assert body["input_duration"] == 1.0 and body["duration"] == pytest.approx(1.0, abs=0.01) and body["pieces"] == 1
     samples, rate = read_wav(base64.b64decode(body["audio"]))
     assert rate == 16000 and abs(len(samples) - 16000) <= 16
-    assert gw.conversion.requests("convert")[0].no_watermark is True
+    assert gw.conversion.requests("convert_stream")[0].no_watermark is True
+
+
+@pytest.mark.parametrize("field", ["voice_id", "voice_name"])
+def test_a_conversion_target_given_as_an_object_names_the_same_voice(gw, target, field):
+    key = target["voice_id"] if field == "voice_id" else TARGET
+    response = gw.client.post(CONVERSIONS, json={"input_audio": b64(wav_bytes(1.0)), field: {"id": key},
+                                                 "return_json": True})
+    assert response.status_code == 200, response.text
+    assert response.json()["transfer_info"]["voice_id"] == target["voice_id"]
 
 
 def test_conversion_into_a_recording(gw):
@@ -796,7 +805,7 @@ def test_conversion_into_a_recording(gw):
     assert response.status_code == 200, response.text
     assert response.json()["transfer_info"] == {"transfer_mode": "audio", "target_voice": "target_speaker",
                                                 "voice_id": None, "source": "target_audio"}
-    (request,) = gw.conversion.requests("convert")
+    (request,) = gw.conversion.requests("convert_stream")
     assert isinstance(request.target, ReferenceAudio)
     assert request.target.sample_rate == 22050 and len(request.target.samples) == 3 * 22050
     assert request.max_reference_duration_sec == 2
@@ -825,7 +834,7 @@ def test_conversion_into_a_recording(gw):
 ])
 def test_bad_targets_and_fields(gw, target, fields, status, param, words):
     assert_error(as_json(gw.client, wav_bytes(1.0), **fields), status, param, words)
-    assert gw.conversion.requests("convert") == []
+    assert gw.conversion.requests("convert_stream") == []
 
 
 def test_bad_conversion_audio(gw, target):
@@ -851,7 +860,7 @@ def test_bad_conversion_audio(gw, target):
     assert_error(gw.client.post(CONVERSIONS, content=b'{"audio": ', headers=JSON), 400, None, "json")
     # The target is judged before the audio is decoded.
     assert_error(multipart(gw.client, b"not audio", voice_name="Nobody"), 404, "voice_name", "not found")
-    assert gw.conversion.requests("convert") == []
+    assert gw.conversion.requests("convert_stream") == []
 
 
 def test_conversion_input_limit(tmp_path):
@@ -880,6 +889,13 @@ def test_health_ok(client):
     assert set(body["engines"]) == {"kokoro", "chatterbox", "conversion"}
     assert {engine["status"] for engine in body["engines"].values()} == {"ready"}
     assert body["engines"]["kokoro"]["engine"] == "kokoro" and body["engines"]["kokoro"]["reason"] is None
+    assert body["auth_required"] is False
+
+
+def test_health_says_when_the_api_needs_a_key(tmp_path):
+    keyed = serve_gateway(tmp_path, keys=BearerKeys([key_digest("k")]))
+    response = keyed.client.get("/health")  # open, as a probe needs it
+    assert response.status_code == 200 and response.json()["auth_required"] is True
 
 
 def test_health_degraded_when_chatterbox_is_unavailable(tmp_path):

@@ -26,7 +26,7 @@ from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.auth import BearerKeys, key_digest
 from ingress.gateway import create_api
 from ingress.settings import GatewaySettings
-from tests.audio_checks import DIGITS_GRAMMAR, decode, recognize_digits, spectral_flatness
+from tests.audio_checks import DIGITS_GRAMMAR, decode, recognize_digits, spectral_flatness, wav_bytes
 from tests.conftest import APP_NAME, TEST_JOBS
 from tests.fake_engines import FakeChatterbox, FakeConversion, FakeKokoro, fake_handles
 from tests.test_errors import assert_error
@@ -402,3 +402,31 @@ def test_an_engine_call_stuck_on_a_lost_replica_is_abandoned_for_a_retry(tmp_pat
                              control=None)
     with pytest.raises(EngineTimeout):  # not the outer limit's TimeoutError
         asyncio.run(asyncio.wait_for(job, 10))
+
+
+class RecordedProgress:
+    """A JobControl that keeps what the job reports (and never stops it)."""
+
+    def __init__(self):
+        self.reports: list[dict] = []
+
+    def report(self, **progress) -> None:
+        self.reports.append(progress)
+
+    def check(self) -> None:
+        pass
+
+
+def test_a_conversion_job_reports_each_piece_as_it_is_done(tmp_path):
+    import asyncio
+
+    worker = JobWorker(fake_handles(FakeKokoro(), FakeChatterbox(), FakeConversion()),
+                       JobsSettings(redis_url="redis://127.0.0.1:1/0"), VoiceLibrarySettings(root=tmp_path / "voices"))
+    progress = RecordedProgress()
+    output = asyncio.run(worker.dialect.run(
+        {"operation": "voice_conversion", "input_audio": base64.b64encode(wav_bytes(2.5)).decode(),
+         "transfer_mode": "audio", "target_audio": base64.b64encode(wav_bytes(3)).decode()}, progress))
+    # The fake converts a second a piece: three pieces, each reported when it is done.
+    assert progress.reports == [{"pieces": 1, "of": 3, "percent": 33}, {"pieces": 2, "of": 3, "percent": 67},
+                                {"pieces": 3, "of": 3, "percent": 99}]
+    assert output["duration"] == 2.5 and output["input_duration"] == 2.5

@@ -25,6 +25,7 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backgr
                 "--disable-component-update", "--disable-sync", "--no-first-run",
                 "--autoplay-policy=no-user-gesture-required"]
 PLAIN = "plain"
+PLAIN_KEY = "playground-key"
 # Two sentences: Kokoro streams them piece by piece, so the first plays before the response ends.
 TEXT = "The playground plays speech while it is still being made. Each sentence is heard as it arrives."
 
@@ -113,17 +114,13 @@ def test_kokoro_speech_streams_into_web_audio(page, base_url, client, cloned_voi
     assert set(kokoro["voices"]) | set(kokoro["aliases"]) <= set(offered)
     assert page.input_value("#voice") == kokoro["default"]
 
-    # The key is kept for this tab only and sent as a bearer token (this app does not ask for one).
-    page.fill("#api-key", "playground-key")
-    page.click("#key-form button")
-    assert page.evaluate("sessionStorage.getItem('chorus.apiKey')") == "playground-key"
+    assert page.is_hidden("#key-form")  # this app asks for no key
 
     page.select_option("#voice-picker", "jm_kumo")
     page.fill("#input", TEXT)
     with page.expect_response(re.compile(r"/v1/audio/speech$")) as answered:
         page.click("#speak-button")
     response = answered.value
-    assert response.request.headers["authorization"] == "Bearer playground-key"
     body = response.request.post_data_json
     assert body["voice"] == "jm_kumo" and body["response_format"] == "pcm" and body["stream"] is True
     page.wait_for_function("['playing', 'played'].includes(window.playground.last?.state)", timeout=60_000)
@@ -190,13 +187,13 @@ def test_invalid_fields_show_the_api_message_next_to_their_input(page, base_url,
 
 @pytest.fixture(scope="module")
 def plain_app(serve_instance, client, tmp_path_factory):
-    """A second app with no Chatterbox checkpoint, under a route prefix."""
+    """A second app with no Chatterbox checkpoint and an API key (PLAIN_KEY), under a route prefix."""
     from ray import serve
 
     from ingress.app import build_app
 
     library = str(tmp_path_factory.mktemp("plain-voices"))
-    serve.run(build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 1},
+    serve.run(build_app({"gateway": {"api_key_hashes": [key_digest(PLAIN_KEY)]}, "kokoro": {"intra_op_threads": 1},
                          "voice_library": {"root": library}}), name=PLAIN, route_prefix=f"/{PLAIN}")
     deadline = time.monotonic() + 120
     while client.get(f"/{PLAIN}/health").status_code != 200:
@@ -207,9 +204,17 @@ def plain_app(serve_instance, client, tmp_path_factory):
 
 
 def test_cloning_without_chatterbox_weights_shows_the_503_reason(page, base_url, client, plain_app, reference_clip):
-    requested: list[str] = []
-    page.on("request", lambda request: requested.append(request.url))
+    requested: list = []
+    page.on("request", requested.append)
     open_playground(page, f"{base_url}{plain_app}/")
+    # This app asks for a key: the field shows, and the key is kept for this tab only and sent as a
+    # bearer token.
+    assert page.is_visible("#key-form")
+    page.fill("#api-key", PLAIN_KEY)
+    with page.expect_response(re.compile(r"/v1/voices$")) as listed:
+        page.click("#key-form button")
+    assert listed.value.status == 200 and listed.value.request.headers["authorization"] == f"Bearer {PLAIN_KEY}"
+    assert page.evaluate("sessionStorage.getItem('chorus.apiKey')") == PLAIN_KEY
     chatterbox = client.get(f"{plain_app}/health").json()["engines"]["chatterbox"]
     assert chatterbox["status"] == "unavailable"
     assert page.get_attribute('#engines [data-engine="chatterbox"]', "data-status") == "unavailable"
@@ -218,14 +223,15 @@ def test_cloning_without_chatterbox_weights_shows_the_503_reason(page, base_url,
     assert page.eval_on_selector("#chatterbox-controls", "fieldset => fieldset.disabled")
     assert page.is_disabled("#exaggeration") and page.is_disabled("#seed")
     # Every request went under the route prefix: the page's URLs are relative.
-    assert requested and all(url.startswith(f"{base_url}{plain_app}/") for url in requested), requested
+    assert requested and all(r.url.startswith(f"{base_url}{plain_app}/") for r in requested), requested
 
     page.fill("#clone-name", "Nobody")
     page.set_input_files("#clone-file", str(reference_clip))
     page.click("#clone-button")
     shown = page.wait_for_selector('#clone-form [data-error-for="_form"]:not([hidden])', timeout=30_000)
     answer = client.post(f"{plain_app}/v1/voices", data={"name": "Nobody", "gender": "unknown"},
-                         files={"file": ("reference.wav", reference_clip.read_bytes())})
+                         files={"file": ("reference.wav", reference_clip.read_bytes())},
+                         headers={"Authorization": f"Bearer {PLAIN_KEY}"})
     expected = api_error(answer, 503)
     assert shown.text_content() == expected["message"] and chatterbox["reason"] in expected["message"]
     assert shown.get_attribute("data-status") == "503"

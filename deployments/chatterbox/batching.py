@@ -14,6 +14,10 @@ class S3GenLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     s3gen_max_batch: int = Field(8, ge=1, le=64, description="Most chunks or pieces S3Gen renders in one pass.")
+    s3gen_max_batch_frames: int = Field(16_000, ge=1, description="Most mel frames (50 a second of audio, the "
+                                        "voice's reference prompt included) one S3Gen pass renders over all its "
+                                        "items; an item longer than this renders alone. Where a pass is already "
+                                        "compute-bound (long items on a CPU), batching more only adds time.")
 
 
 class T3Limits(BaseModel):

@@ -58,14 +58,14 @@ class ChatterboxEngine(CheckpointEngine):
         self._voices = VoiceCache(int(self.settings.voice_cache_mb * 2**20), voice_nbytes)
         limits = self.settings.batching
         self.t3_batcher = T3Batcher(model.t3, limits)
-        self.s3gen_batcher = S3GenBatcher(model.s3gen, limits.s3gen_max_batch, self.settings.s3gen_steps)
+        self.s3gen_batcher = S3GenBatcher(model.s3gen, limits, self.settings.s3gen_steps)
         return model
 
     def configure(self, batching: ChatterboxBatching) -> None:
         """New batch limits for the running batchers (the deployment's user_config)."""
         self._ready()
         self.t3_batcher.configure(batching)
-        self.s3gen_batcher.max_batch = batching.s3gen_max_batch
+        self.s3gen_batcher.limits = batching
 
     @property
     def sr(self) -> int:

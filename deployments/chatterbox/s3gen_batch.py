@@ -1,17 +1,17 @@
 """S3Gen for many token sequences at once: chunks of several Chatterbox streams, or pieces of one or many
-voice conversions, rendered in one pass of the flow-matching decoder.
+voice conversions, rendered in one pass of its encoder, its flow-matching decoder and its vocoder.
 
 Per item, as `S3Token2Wav.inference` does it: the reference's prompt tokens go before the item's
 tokens through the conformer encoder, the prompt's mel frames condition the CFM decoder, whose
 output past the prompt is vocoded by HiFT. Composed from the package's modules here so that:
-- the CFM decoder (ten Euler steps of the U-Net, each on guided and unguided rows; most of S3Gen's
-  work) runs once for the whole batch, items right-padded and masked. The decoder is causal, so
-  padding after an item does not reach it;
-- the encoder runs per item: its look-ahead convolution would see the padding of a shorter item;
-- HiFT runs per item, under the item's seed: its source excitation draws noise from the global
-  generator, which a batch cannot split per item;
-- each item's starting noise comes from a generator seeded for that item, so an item renders the
-  same alone or in any batch.
+- items of different lengths and voices are right-padded and masked. The encoder masks attention
+  by length, as the package's own batched flow does, and its look-ahead sees only masked positions
+  past an item; the CFM decoder (ten Euler steps of the U-Net, each on guided and unguided rows;
+  most of S3Gen's work) is causal, so padding after an item does not reach it; HiFT renders every
+  item followed by silence, alone or in a batch;
+- each item's starting noise comes from a generator seeded for that item, and HiFT's source
+  excitation, which draws from the global generator, is drawn per item under its seed: an item
+  renders the same alone or in any batch (the same tokens, audio correlating above 0.999).
 """
 
 from __future__ import annotations
@@ -26,11 +26,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deployments.chatterbox.batching import S3GenLimits
 from deployments.chatterbox.futures import settle
 
 logger = logging.getLogger(__name__)
 
 CFM_STEPS = 10  # S3Token2Wav.flow_inference's default for the released (non-meanflow) model
+# What HiFT's convolutions see past an item's end: with 8 frames (160 ms) of silence after it, its
+# audio no longer changes (under 1e-6) with what comes later, so it renders the same in any batch.
+HIFT_TAIL_FRAMES = 8
 
 
 @dataclass(eq=False)
@@ -39,66 +43,97 @@ class S3GenJob:
     reference: dict  # S3Gen's reference dict: prompt_token, prompt_feat, embedding (never modified here)
     seed: int
 
+    @property
+    def frames(self) -> int:
+        """Mel frames the decoder runs for this job: two a token, the reference's prompt tokens included."""
+        return 2 * (self.reference["prompt_token"].shape[-1] + self.tokens.shape[-1])
 
-def _encode(s3gen, job: S3GenJob) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """One item's decoder inputs: mu and cond (80, frames), speaker (80,), and its prompt's frame count."""
-    flow, device, dtype = s3gen.flow, s3gen.device, s3gen.dtype
-    prompt_token = job.reference["prompt_token"].to(device).long()
-    prompt_feat = job.reference["prompt_feat"].to(device=device, dtype=dtype)
-    embedding = torch.atleast_2d(job.reference["embedding"].to(device=device, dtype=dtype))
-    speaker = flow.spk_embed_affine_layer(F.normalize(embedding, dim=1))
-    token = torch.cat([prompt_token, job.tokens.to(device).long()[None]], dim=1)
-    hidden, _ = flow.encoder(flow.input_embedding(token), torch.tensor([token.shape[1]], device=device))
-    mu = flow.encoder_proj(hidden)[0].transpose(0, 1)
-    prompt_frames = prompt_feat.shape[1]
-    cond = torch.zeros_like(mu)
-    cond[:, :prompt_frames] = prompt_feat[0].transpose(0, 1)
-    return mu, cond, speaker[0], prompt_frames
+
+def _encode(s3gen, jobs: list[S3GenJob]) -> tuple[torch.Tensor, list[int]]:
+    """The decoder's mu for every job, (batch, 80, longest) and zero past each job's own frames, and
+    each job's frame count. Each job's prompt tokens go before its own; the encoder masks attention by
+    length (as the package batches it), and every job, alone or not, is followed by at least
+    `pre_lookahead_len` masked positions, all that its last frames see of what follows."""
+    flow, device = s3gen.flow, s3gen.device
+    tokens = [torch.cat([job.reference["prompt_token"].to(device).long()[0], job.tokens.to(device).long()])
+              for job in jobs]
+    lengths = torch.tensor([len(item) for item in tokens], device=device)
+    padded = torch.zeros(len(jobs), max(map(len, tokens)) + flow.pre_lookahead_len, dtype=torch.long, device=device)
+    for i, item in enumerate(tokens):
+        padded[i, :len(item)] = item
+    present = (torch.arange(padded.shape[1], device=device) < lengths[:, None]).unsqueeze(-1)
+    hidden, _ = flow.encoder(flow.input_embedding(padded) * present.to(s3gen.dtype), lengths)
+    mu = flow.encoder_proj(hidden).transpose(1, 2)
+    frames = [2 * len(item) for item in tokens]  # the encoder upsamples tokens to mel frames, two a token
+    for i, length in enumerate(frames):
+        mu[i, :, length:] = 0
+    return mu, frames
 
 
 def render(s3gen, jobs: list[S3GenJob], steps: int = CFM_STEPS) -> list[np.ndarray]:
     """Float32 mono audio at 24 kHz for each job, in order; `steps` Euler steps of the CFM decoder."""
-    device, dtype = s3gen.device, s3gen.dtype
+    device, dtype, flow = s3gen.device, s3gen.dtype, s3gen.flow
     with torch.inference_mode():
-        encoded = [_encode(s3gen, job) for job in jobs]
-        frames = [mu.shape[1] for mu, *_ in encoded]
-        longest = max(frames)
-        mu = torch.zeros(len(jobs), 80, longest, device=device, dtype=dtype)
+        mu, frames = _encode(s3gen, jobs)
         cond = torch.zeros_like(mu)
         noise = torch.zeros_like(mu)
-        mask = torch.zeros(len(jobs), 1, longest, device=device, dtype=dtype)
-        for i, ((item_mu, item_cond, _, _), job, length) in enumerate(zip(encoded, jobs, frames)):
-            mu[i, :, :length], cond[i, :, :length], mask[i, :, :length] = item_mu, item_cond, 1
+        mask = torch.zeros(len(jobs), 1, mu.shape[2], device=device, dtype=dtype)
+        prompts = []
+        for i, (job, length) in enumerate(zip(jobs, frames)):
+            prompt_feat = job.reference["prompt_feat"].to(device=device, dtype=dtype)[0]  # (frames, 80)
+            prompts.append(len(prompt_feat))
+            cond[i, :, :len(prompt_feat)] = prompt_feat.transpose(0, 1)
+            mask[i, :, :length] = 1
             generator = torch.Generator(device=device).manual_seed(job.seed)
             noise[i, :, :length] = torch.randn(80, length, generator=generator, device=device, dtype=dtype)
-        speakers = torch.stack([speaker for _, _, speaker, _ in encoded])
-        decoder = s3gen.flow.decoder
+        embeddings = torch.cat([torch.atleast_2d(job.reference["embedding"].to(device=device, dtype=dtype))
+                                for job in jobs])
+        speakers = flow.spk_embed_affine_layer(F.normalize(embeddings, dim=1))
+        decoder = flow.decoder
         t_span = torch.linspace(0, 1, steps + 1, device=device, dtype=dtype)
         if decoder.t_scheduler == "cosine":
             t_span = 1 - torch.cos(t_span * 0.5 * torch.pi)
         mels = decoder.solve_euler(noise, t_span=t_span, mu=mu, mask=mask, spks=speakers, cond=cond)
-        return [_vocode(s3gen, mels[i:i + 1, :, prompt:length], job.seed)
-                for i, ((*_, prompt), job, length) in enumerate(zip(encoded, jobs, frames))]
+        return _vocode(s3gen, [mels[i, :, prompt:length] for i, (prompt, length) in enumerate(zip(prompts, frames))],
+                       [job.seed for job in jobs])
 
 
-def _vocode(s3gen, mel: torch.Tensor, seed: int) -> np.ndarray:
-    devices = [s3gen.device] if s3gen.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        wav, _ = s3gen.mel2wav.inference(speech_feat=mel.to(s3gen.dtype),
-                                         cache_source=torch.zeros(1, 1, 0, device=s3gen.device, dtype=s3gen.dtype))
+def _vocode(s3gen, mels: list[torch.Tensor], seeds: list[int]) -> list[np.ndarray]:
+    """HiFT over all mels (80, frames) at once. Each item's source excitation (the noisy part) is drawn
+    alone under its own seed, as a lone `HiFTGenerator.inference` draws it; the convolutional decoder
+    then runs on the batch, every item (alone or not) followed by at least HIFT_TAIL_FRAMES of silence."""
+    hift, device, dtype = s3gen.mel2wav, s3gen.device, s3gen.dtype
+    sources = []
+    for mel, seed in zip(mels, seeds):
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            f0 = hift.f0_predictor(mel[None].to(dtype))
+            source, _, _ = hift.m_source(hift.f0_upsamp(f0[:, None]).transpose(1, 2))
+        sources.append(source.transpose(1, 2)[0, 0])
+    longest = max(mel.shape[1] for mel in mels) + HIFT_TAIL_FRAMES
+    samples_per_frame = len(sources[0]) // mels[0].shape[1]
+    batch_mel = torch.zeros(len(mels), 80, longest, device=device, dtype=dtype)
+    batch_source = torch.zeros(len(mels), 1, longest * samples_per_frame, device=device, dtype=dtype)
+    for i, (mel, source) in enumerate(zip(mels, sources)):
+        batch_mel[i, :, :mel.shape[1]] = mel
+        batch_source[i, 0, :len(source)] = source
+    wavs = hift.decode(x=batch_mel, s=batch_source)
     fade = s3gen.trim_fade
-    wav[:, :len(fade)] *= fade  # as S3Token2Wav.inference: the first 20 ms are silenced, then faded in
-    return wav[0].float().cpu().numpy()
+    out = []
+    for wav, source in zip(wavs, sources):
+        wav = wav[:len(source)].clone()  # a mel frame is as many samples as its source
+        wav[:len(fade)] *= fade  # as S3Token2Wav.inference: the first 20 ms are silenced, then faded in
+        out.append(wav.float().cpu().numpy())
+    return out
 
 
 class S3GenBatcher:
     """One loop per replica in front of S3Gen: jobs that arrive while a pass runs go together in the next
-    one (up to `max_batch`); a lone job starts at once."""
+    one (up to `max_batch` jobs and `max_frames` mel frames, in arrival order); a lone job starts at once."""
 
-    def __init__(self, s3gen, max_batch: int, steps: int = CFM_STEPS):
+    def __init__(self, s3gen, limits: S3GenLimits, steps: int = CFM_STEPS):
         self._s3gen = s3gen
-        self.max_batch = max_batch
+        self.limits = limits
         self._steps = steps
         self._waiting: deque[tuple[S3GenJob, Future]] = deque()
         self._wake = threading.Condition()
@@ -139,11 +174,17 @@ class S3GenBatcher:
                     self._wake.wait()
                 if self._closed:
                     break
-                batch = []
-                while self._waiting and len(batch) < self.max_batch:
-                    job, future = self._waiting.popleft()
-                    if not future.cancelled():
-                        batch.append((job, future))
+                batch, frames, limits = [], 0, self.limits
+                while self._waiting and len(batch) < limits.s3gen_max_batch:
+                    job, future = self._waiting[0]
+                    if future.cancelled():
+                        self._waiting.popleft()
+                        continue
+                    if batch and frames + job.frames > limits.s3gen_max_batch_frames:
+                        break
+                    self._waiting.popleft()
+                    batch.append((job, future))
+                    frames += job.frames
             if not batch:
                 continue
             self.batch_sizes.append(len(batch))

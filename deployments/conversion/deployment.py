@@ -9,19 +9,23 @@ share S3Gen passes (the engine's batcher, limited by the user_config).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from ray import serve
 
 from deployments.chatterbox.batching import S3GenLimits
 from deployments.chatterbox.protocol import CONDITIONALS, LibraryVoice
 from deployments.conversion.engine import ConversionEngine
-from deployments.conversion.protocol import S3GenRequest
+from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
 from deployments.conversion.settings import ConversionSettings
 from deployments.protocol import EngineHealth, SynthesisResult
 from deployments.voice_library import VoiceLibrary
+
+if TYPE_CHECKING:
+    from deployments.conversion.model import Target
 
 MAX_ONGOING_REQUESTS = 16
 
@@ -37,7 +41,7 @@ class ConversionDeployment:
         self._workers = ThreadPoolExecutor(max_workers=MAX_ONGOING_REQUESTS, thread_name_prefix="conversion")
 
     def reconfigure(self, user_config: dict) -> None:
-        """The S3Gen batch limit from the serve config's `user_config`; Serve calls this on every change."""
+        """The S3Gen batch limits from the serve config's `user_config`; Serve calls this on every change."""
         limits = S3GenLimits.model_validate(user_config)
         self.user_config = limits.model_dump()
         if self.engine.available:
@@ -49,19 +53,36 @@ class ConversionDeployment:
                             user_config=self.user_config)
 
     async def convert(self, request: S3GenRequest) -> SynthesisResult:
-        # A worker thread: the replica keeps answering health checks while S3Gen works.
-        audio, pieces = await asyncio.get_running_loop().run_in_executor(self._workers, self._convert, request)
+        """The whole conversion at once (convert_stream's pieces, joined here)."""
+        # Worker threads: the replica keeps answering health checks while S3Gen works.
+        audio, pieces = await self._in_worker(
+            lambda: self.engine.convert(request.samples, request.sample_rate, self._target(request),
+                                        request.no_watermark))
         return SynthesisResult(audio, self.engine.sr, pieces, 0)
 
-    def _convert(self, request: S3GenRequest) -> tuple[np.ndarray, int]:
+    async def convert_stream(self, request: S3GenRequest) -> AsyncIterator[ConvertedPiece]:
+        """The conversion piece by piece, in order, each as soon as it and those before it are done.
+
+        A caller that stops listening (a cancelled job, a gone client) drops the pieces not yet rendered.
+        """
+        pieces = await self._in_worker(
+            lambda: self.engine.convert_pieces(request.samples, request.sample_rate, self._target(request),
+                                               request.no_watermark))
+        try:
+            while (piece := await self._in_worker(next, pieces, None)) is not None:
+                yield piece
+        finally:
+            pieces.cancel()
+
+    async def _in_worker(self, work, *args):
+        return await asyncio.get_running_loop().run_in_executor(self._workers, work, *args)
+
+    def _target(self, request: S3GenRequest) -> Target:
         target = request.target
         if isinstance(target, LibraryVoice):
             voice = target
             # Keyed by version too: a voice deleted and re-created under the same id is never served stale.
-            target = self.engine.library_target(
+            return self.engine.library_target(
                 f"{voice.voice_id}@{voice.version}",
                 lambda: self.library.read_artifact(self.library.get(voice.voice_id), CONDITIONALS))
-        else:
-            target = self.engine.reference_target(target.samples, target.sample_rate,
-                                                   request.max_reference_duration_sec)
-        return self.engine.convert(request.samples, request.sample_rate, target, request.no_watermark)
+        return self.engine.reference_target(target.samples, target.sample_rate, request.max_reference_duration_sec)

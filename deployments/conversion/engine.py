@@ -3,14 +3,16 @@
 Without S3Gen it stays up as unavailable, like the Chatterbox engine (deployments.chatterbox.loading).
 
 The pieces of an input go to the replica's S3Gen batcher together, so a long input is rendered
-in batches of its own pieces, and pieces of concurrent conversions share passes. Target
-preparation and the watermarker take a lock.
+in batches of its own pieces (as the batch limits allow), and pieces of concurrent conversions
+share passes. They come back one by one, so that a caller can bound the wait for each piece and
+report progress. Target preparation and the watermarker take a lock.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,8 +22,8 @@ from audio.clips import checked_clip
 from deployments.chatterbox.batching import S3GenLimits
 from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
 from deployments.chatterbox.voice_cache import VoiceCache
-from deployments.conversion.pieces import crossfade_join, split_at_pauses
-from deployments.conversion.protocol import MIN_INPUT_SEC
+from deployments.conversion.pieces import joined, split_at_pauses
+from deployments.conversion.protocol import MIN_INPUT_SEC, ConvertedPiece
 from deployments.conversion.settings import ConversionSettings
 from deployments.errors import InvalidRequest
 
@@ -49,14 +51,13 @@ class ConversionEngine(CheckpointEngine):
             raise Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
         model = ConversionModel(self._checkpoint_dir((checkpoint.S3GEN_WEIGHTS,)), self.device)
         self._targets = VoiceCache(int(self.settings.voice_cache_mb * 2**20), target_nbytes)
-        self.s3gen_batcher = S3GenBatcher(model.s3gen, self.settings.batching.s3gen_max_batch,
-                                          self.settings.s3gen_steps)
+        self.s3gen_batcher = S3GenBatcher(model.s3gen, self.settings.batching, self.settings.s3gen_steps)
         return model
 
     def configure(self, limits: S3GenLimits) -> None:
-        """A new batch limit for the running S3Gen batcher (the deployment's user_config)."""
+        """New batch limits for the running S3Gen batcher (the deployment's user_config)."""
         self._ready()
-        self.s3gen_batcher.max_batch = limits.s3gen_max_batch
+        self.s3gen_batcher.limits = limits
 
     @property
     def sr(self) -> int:
@@ -91,23 +92,56 @@ class ConversionEngine(CheckpointEngine):
 
     # -- conversion ----------------------------------------------------------------------------
 
-    def convert(self, audio: np.ndarray, sample_rate: int, target: Target,
-                no_watermark: bool = False) -> tuple[np.ndarray, int]:
-        """Float32 mono audio at `sr`, as long as the input, and the number of pieces it took."""
+    def convert_pieces(self, audio: np.ndarray, sample_rate: int, target: Target,
+                       no_watermark: bool = False) -> PiecesInFlight:
+        """The input's pieces, queued in the S3Gen batcher now (so that they can share passes) and
+        taken back in order; each piece is watermarked on its own."""
         model = self._ready()
         wav = checked_clip(audio, sample_rate, param="audio", min_sec=MIN_INPUT_SEC)
         wav = soxr.resample(wav, sample_rate, model.input_sr)
         spans = split_at_pauses(wav, model.input_sr, self.settings.piece_sec)
         inputs = [wav[start:end] for start, end in spans]
-        futures = self.s3gen_batcher.submit_all([model.job(piece, target) for piece in inputs])
-        try:
-            pieces = [model.fit(future.result(), piece) for future, piece in zip(futures, inputs)]
-        finally:  # a failed piece drops the rest of its input's work
-            for future in futures:
-                future.cancel()
         ratio = model.sr / model.input_sr
-        out = crossfade_join(pieces, [round(start * ratio) for start, _ in spans], round(len(wav) * ratio), model.sr)
-        if not no_watermark:
-            with self._lock:
-                out = model.watermark(out)
-        return out, len(spans)
+
+        def finish(index: int, rendered: np.ndarray) -> ConvertedPiece:
+            out = model.fit(rendered, inputs[index])
+            if not no_watermark:
+                with self._lock:
+                    out = model.watermark(out)
+            return ConvertedPiece(out, model.sr, round(spans[index][0] * ratio), round(len(wav) * ratio),
+                                  index, len(spans))
+
+        return PiecesInFlight(self.s3gen_batcher.submit_all([model.job(piece, target) for piece in inputs]), finish)
+
+    def convert(self, audio: np.ndarray, sample_rate: int, target: Target,
+                no_watermark: bool = False) -> tuple[np.ndarray, int]:
+        """Float32 mono audio at `sr`, as long as the input, and the number of pieces it took."""
+        in_flight = self.convert_pieces(audio, sample_rate, target, no_watermark)
+        try:
+            pieces = list(in_flight)
+        finally:  # a failed piece drops the rest of its input's work
+            in_flight.cancel()
+        return joined(pieces), len(pieces)
+
+
+class PiecesInFlight:
+    """A conversion's pieces in the S3Gen batcher: iterating waits for each in turn. `cancel` (safe from
+    any thread, even while another waits) drops those not yet rendered."""
+
+    def __init__(self, futures: list[Future], finish: Callable[[int, np.ndarray], ConvertedPiece]):
+        self._futures = futures
+        self._finish = finish
+        self._taken = 0
+
+    def __iter__(self) -> PiecesInFlight:
+        return self
+
+    def __next__(self) -> ConvertedPiece:
+        if self._taken == len(self._futures):
+            raise StopIteration
+        index, self._taken = self._taken, self._taken + 1
+        return self._finish(index, self._futures[index].result())
+
+    def cancel(self) -> None:
+        for future in self._futures:
+            future.cancel()

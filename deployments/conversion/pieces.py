@@ -13,6 +13,8 @@ import math
 
 import numpy as np
 
+from deployments.conversion.protocol import ConvertedPiece
+
 PAUSE_SEARCH_SEC = 2.0  # a cut may move this far from its even spot to find a pause
 FRAME_SEC = 0.02  # loudness is measured over 20 ms frames, shorter than a gap between words
 OVERLAP_SEC = 0.1  # neighbouring pieces share this much input, centred on their cut...
@@ -62,3 +64,11 @@ def crossfade_join(pieces: list[np.ndarray], starts: list[int], length: int, sam
         out[start + shared:start + len(piece)] = piece[shared:]
         written = start + len(piece)
     return out
+
+
+def joined(pieces: list[ConvertedPiece]) -> np.ndarray:
+    """The whole conversion from all of its pieces (convert_stream's, in order)."""
+    if not pieces:
+        return np.zeros(0, np.float32)
+    return crossfade_join([piece.audio for piece in pieces], [piece.start for piece in pieces],
+                          pieces[0].length, pieces[0].sample_rate)

@@ -1,4 +1,5 @@
-"""Typed handle API of the voice conversion deployment (`convert`), for the gateway and other Serve apps."""
+"""Typed handle API of the voice conversion deployment (`convert`, and `convert_stream` piece by piece), for
+the gateway, the job worker and other Serve apps."""
 
 from __future__ import annotations
 
@@ -24,3 +25,20 @@ class S3GenRequest:
     target: LibraryVoice | ReferenceAudio  # a voice cloned into the library, or a one-off recording
     no_watermark: bool = False
     max_reference_duration_sec: float | None = None  # a ReferenceAudio target is cut to this (and to the deployment's cap)
+
+
+@dataclass
+class ConvertedPiece:
+    """One piece of a conversion streamed by `convert_stream`, in input order.
+
+    `audio` (float32 mono at `sample_rate`) belongs at sample `start` of an output `length` samples
+    long; it overlaps the piece before it, and deployments.conversion.pieces.crossfade_join lays the
+    pieces into one clip.
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    start: int
+    length: int
+    index: int
+    count: int

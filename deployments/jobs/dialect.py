@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections import Counter
+from functools import partial
 
 import numpy as np
 
 from audio.output import AudioOutput
 from audio.uploads import AudioUpload
+from deployments.conversion.protocol import ConvertedPiece
 from deployments.errors import EngineError, is_final
 from deployments.jobs.control import JobControl
 from deployments.jobs.protocol import (
@@ -115,6 +117,12 @@ class JobDialect:
                                     percent=min(99, round(100 * spoken_chars / len(text))))
         return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
 
+    @staticmethod
+    async def _piece_done(piece: ConvertedPiece, control: JobControl) -> None:
+        """A conversion reports how many of its pieces are done."""
+        await asyncio.to_thread(control.report, pieces=piece.index + 1, of=piece.count,
+                                percent=min(99, round(100 * (piece.index + 1) / piece.count)))
+
     async def list_local_voices(self, request: ListLocalVoicesRequest, control: JobControl) -> LocalVoicesResponse:
         entries = await self.operations.voices.list()
         voices = [LocalVoice(voice_id=entry.voice_id, speaker_name=entry.speaker_name, gender=entry.gender,
@@ -149,7 +157,7 @@ class JobDialect:
             AudioUpload(request.input_audio, "input_audio"), voice_name=request.voice_name, voice_id=request.voice_id,
             target_audio=target_audio, transfer_mode=request.transfer_mode, no_watermark=request.no_watermark,
             max_reference_duration_sec=request.max_reference_duration_sec,
-            max_input_s=self.settings.max_conversion_input_s))
+            max_input_s=self.settings.max_conversion_input_s), on_piece=partial(self._piece_done, control=control))
         result = converted.result
         encoded, rate = encoded_wav(result.audio, result.sample_rate)
         return ConvertedAudio(audio=encoded, sample_rate=rate, duration=round(len(result.audio) / result.sample_rate, 2),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from deployments.errors import EngineError
@@ -28,9 +28,11 @@ async def _engine_health(client: EngineClient) -> dict:
 
 
 @router.get("/health")
-async def health(core: Core) -> JSONResponse:
+async def health(core: Core, request: Request) -> JSONResponse:
     states = await asyncio.gather(*(_engine_health(client) for client in core.engines))
     engines = {client.engine: state for client, state in zip(core.engines, states, strict=True)}
     ready = [state["status"] == "ready" for state in engines.values()]
     status = "ok" if all(ready) else "degraded" if any(ready) else "unavailable"
-    return JSONResponse({"status": status, "engines": engines}, status_code=200 if any(ready) else 503)
+    # auth_required: the playground shows its API-key field only where the API asks for a key.
+    return JSONResponse({"status": status, "engines": engines, "auth_required": request.app.state.keys.enabled},
+                        status_code=200 if any(ready) else 503)

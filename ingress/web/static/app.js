@@ -26,6 +26,8 @@ async function refreshHealth() {
     return;
   }
   list.dataset.status = state.health.status;
+  // The key field only where the gateway asks for a key (or one is already kept for this tab).
+  $("#key-form").hidden = !state.health.auth_required && !apiKey();
   list.replaceChildren(...Object.entries(state.health.engines).map(([name, info]) => {
     const backend = info.status === "ready" && info.backend && info.backend !== "none" ? ` · ${info.backend}` : "";
     const label = `${ENGINE_NAMES[name] || name}${backend}`;
