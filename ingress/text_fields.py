@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, StringConstraints, ValidationInfo
 
 
 def _has_words(text: str, info: ValidationInfo) -> str:
@@ -24,3 +24,5 @@ def _voice_object(value):
 
 
 VoiceKey = Annotated[str, BeforeValidator(_voice_object)]
+# A voice key that may not be empty ({"id": ""} neither).
+RequiredVoiceKey = Annotated[str, StringConstraints(min_length=1), BeforeValidator(_voice_object)]

@@ -205,7 +205,7 @@ def plain_app(serve_instance, client, tmp_path_factory):
 
 def test_cloning_without_chatterbox_weights_shows_the_503_reason(page, base_url, client, plain_app, reference_clip):
     requested: list = []
-    page.on("request", requested.append)
+    page.on("request", lambda request: requested.append(request))
     open_playground(page, f"{base_url}{plain_app}/")
     # This app asks for a key: the field shows, and the key is kept for this tab only and sent as a
     # bearer token.

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 from audio.formats import AudioFormat
 from ingress.json_body import JsonBody
 from ingress.speech.protocol import SampleRate, encodable_rate
-from ingress.text_fields import VoiceKey
+from ingress.text_fields import RequiredVoiceKey
 from operations.conversion import TransferInfo, TransferMode
 
 
@@ -22,9 +22,9 @@ class ConversionRequest(JsonBody):
     audio: str | None = Field(None, validation_alias=AliasChoices("audio", "input_audio"),
                               description="Base64 speech to convert, in any common format (JSON requests; "
                               "`input_audio` is accepted too). 60 s or less converts best.")
-    voice_name: VoiceKey | None = Field(None, min_length=1, description="Target: a library voice by name (any "
+    voice_name: RequiredVoiceKey | None = Field(None, description="Target: a library voice by name (any "
                                         "case); {\"id\": ...} names the same voice.")
-    voice_id: VoiceKey | None = Field(None, min_length=1, description="Target: a library voice by id.")
+    voice_id: RequiredVoiceKey | None = Field(None, description="Target: a library voice by id.")
     target_speaker: str | None = Field(None, validation_alias=AliasChoices("target_speaker", "target_audio"),
                                        description="Target: base64 recording of the voice to convert into "
                                        "(`target_audio` is accepted too), cut to max_reference_duration_sec.")
