@@ -64,7 +64,7 @@ def _encode(s3gen, jobs: list[S3GenJob]) -> tuple[torch.Tensor, list[int]]:
     present = (torch.arange(padded.shape[1], device=device) < lengths[:, None]).unsqueeze(-1)
     hidden, _ = flow.encoder(flow.input_embedding(padded) * present.to(s3gen.dtype), lengths)
     mu = flow.encoder_proj(hidden).transpose(1, 2)
-    frames = [2 * len(item) for item in tokens]  # the encoder upsamples tokens to mel frames, two a token
+    frames = [job.frames for job in jobs]
     for i, length in enumerate(frames):
         mu[i, :, length:] = 0
     return mu, frames
