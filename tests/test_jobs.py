@@ -20,6 +20,7 @@ from ray.serve.task_consumer import instantiate_adapter_from_config
 
 from deployments.errors import EngineTimeout
 from deployments.jobs.deployment import JobWorker, job_worker
+from deployments.jobs.records import JobRecords
 from deployments.jobs.redis_server import ACTOR_NAME, NAMESPACE
 from deployments.jobs.settings import TASK_NAME, JobsSettings, task_processor_config
 from deployments.voice_library.settings import VoiceLibrarySettings
@@ -318,7 +319,12 @@ def test_cancel_queued_and_running_jobs(client):
     assert client.post(f"/cancel/{after['id']}").json()["status"] == "COMPLETED"
 
 
-def test_a_job_survives_its_consumer_being_killed(client):
+def job_records(redis_url: str) -> JobRecords:
+    settings = JobsSettings(**TEST_JOBS)
+    return JobRecords(redis_url, settings.result_expiry_s, settings.record_ttl_s)
+
+
+def test_a_job_survives_its_consumer_being_killed(client, redis_url):
     job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": LONG_TEXT, "voice_name": "jm_kumo"})
     deadline = time.monotonic() + 10
     while client.get(f"/status/{job_id}").json()["status"] != "IN_PROGRESS":
@@ -332,6 +338,18 @@ def test_a_job_survives_its_consumer_being_killed(client):
     assert final["status"] == "COMPLETED", final
     samples, rate = wav(final["output"])
     assert len(samples) / rate > 4
+    assert job_records(redis_url).get(job_id).redeliveries == 1  # handed to the new replica
+
+
+def test_a_job_longer_than_the_visibility_timeout_runs_once(client, redis_url):
+    """Its consumer renews the job's lease while it runs, so no sweep hands it to a second consumer."""
+    job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": LONG_TEXT,
+                             "voice_name": "jm_kumo"})
+    final, _ = poll(client, job_id, timeout_s=TEST_JOBS["max_job_s"] + 30, every_s=0.25)
+    assert final["status"] == "COMPLETED", final
+    outlasted_s = TEST_JOBS["visibility_timeout_s"] + TEST_JOBS["restore_interval_s"]
+    assert final["executionTime"] > 1000 * outlasted_s, "the job was too short to test its lease"
+    assert job_records(redis_url).get(job_id).redeliveries == 0
 
 
 def test_results_expire(client):
@@ -378,8 +396,6 @@ def test_job_routes_need_a_key_when_keys_are_configured(tmp_path):
 
 
 def test_consumer_settings_are_checked_and_scale_on_the_queue():
-    with pytest.raises(ValueError, match="visibility_timeout_s"):
-        JobsSettings(max_job_s=600, visibility_timeout_s=300)
     settings = JobsSettings(redis_url="redis://127.0.0.1:1/0", consumer_concurrency=3,
                             autoscaling={"min_replicas": 0, "max_replicas": 5})
     config = job_worker(settings)._deployment_config

@@ -31,6 +31,7 @@ class JobRecord:
     finished_at: float | None = None
     cancelled_at: float | None = None
     progress: dict | None = None
+    redeliveries: int = 0  # times it was handed out again because its consumer was lost
 
 
 class JobRecords:
@@ -53,13 +54,17 @@ class JobRecords:
             return None
         times = {name: float(fields[name]) for name in ("started_at", "finished_at", "cancelled_at") if name in fields}
         progress = json.loads(fields["progress"]) if "progress" in fields else None
-        return JobRecord(float(fields["submitted_at"]), progress=progress, **times)
+        return JobRecord(float(fields["submitted_at"]), progress=progress, redeliveries=int(fields.get("redeliveries", 0)),
+                         **times)
 
-    def start(self, job_id: str) -> bool:
-        """Note the first start (a redelivered job keeps it); False, and no start, if the job was cancelled."""
+    def start(self, job_id: str, redelivered: bool) -> bool:
+        """Note the first start (a retried or redelivered job keeps it), and count a redelivery; False, and
+        no start, if the job was cancelled."""
         if self.cancelled(job_id):
             return False
         self._stamp(job_id, "started_at")
+        if redelivered:
+            self._update(keys=[_KEY.format(job_id)], args=["HINCRBY", "redeliveries", 1])
         return True
 
     def cancelled(self, job_id: str) -> bool:

@@ -3,9 +3,11 @@ Chorus deployed on it declaratively with `serve deploy` (the REST path KubeRay u
 its own for the job queue.
 
 Worker nodes carry custom resources, and the config derived from serve_config.local.yaml pins
-deployments to them: ENGINE_NODE hosts Kokoro and Chatterbox, JOBS_NODE the JobWorker, and the head
-(HEAD_NODE) the Gateway and Conversion, beside the proxy and the Serve controller. Removing the engine node is a node loss that leaves
-the gateway and the job consumers standing.
+deployments to them: ENGINE_NODE hosts Kokoro and Chatterbox, and the head (HEAD_NODE) the Gateway
+and Conversion, beside the proxy and the Serve controller. The JobWorker has two replicas, one on
+each worker node (CONSUMER_SLOT): removing the engine node is a node loss that takes the engines and
+one of the two job consumers, with the jobs it was running, and leaves the gateway and the other
+consumer standing.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from deployments.network import free_port
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = str(Path(sys.executable).parent / "serve")
 ENGINE_NODE = "chorus_engine_node"
-JOBS_NODE = "chorus_jobs_node"
+CONSUMER_SLOT = "chorus_consumer_slot"  # one on each worker node: a JobWorker replica on each
 HEAD_NODE = "chorus_head_node"
 APP = "chorus"
 
@@ -67,7 +69,7 @@ class JobRedis:
 
 
 def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_dir: Path | None) -> dict:
-    """serve_config.local.yaml, moved onto the cluster: engines on ENGINE_NODE, consumers on JOBS_NODE,
+    """serve_config.local.yaml, moved onto the cluster: engines on ENGINE_NODE, a consumer on each worker node,
     the queue in `redis_url`, data under `data_dir`, Chatterbox on `checkpoint_dir`'s weights (None:
     Chatterbox idles without weights), and one thread per Kokoro inference (every raylet here shares
     two cores)."""
@@ -81,8 +83,11 @@ def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_di
                           "first_chunk_size": 12, "s3gen_steps": 2}
     args["conversion"] = {"checkpoint_dir": str(data_dir / "no-conversion-weights")}  # not under test: idle
     args["voice_library"] = {"root": str(data_dir / "voices")}  # one directory, as a shared volume would be
-    args["jobs"] = {"redis_url": redis_url, "embedded_redis": False, "max_job_s": 90, "visibility_timeout_s": 100,
-                    "restore_interval_s": 1, "max_retries": 2, "runsync_wait_s": 20, "consumer_concurrency": 4}
+    # A lost consumer's job is handed out again within visibility_timeout_s (running jobs renew it), far
+    # sooner than max_job_s.
+    args["jobs"] = {"redis_url": redis_url, "embedded_redis": False, "max_job_s": 90, "visibility_timeout_s": 10,
+                    "retry_backoff_max_s": 4, "restore_interval_s": 1, "max_retries": 2, "runsync_wait_s": 20,
+                    "consumer_concurrency": 2}
     deployments = {d["name"]: d for d in app["deployments"]}
     for name in ("Gateway", "Conversion"):
         deployments[name]["ray_actor_options"]["resources"] = {HEAD_NODE: 1}
@@ -90,8 +95,8 @@ def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_di
     deployments["Kokoro"]["user_config"] = {"max_batch_size": 16, "batch_wait_timeout_s": 0.01}
     deployments["Chatterbox"]["ray_actor_options"] = {"num_cpus": 0.1, "resources": {ENGINE_NODE: 1}}
     deployments["Chatterbox"]["user_config"] = {"max_new_tokens": 10}
-    app["deployments"].append({"name": "JobWorker", "num_replicas": 1, "max_ongoing_requests": 4,
-                               "ray_actor_options": {"num_cpus": 0.1, "resources": {JOBS_NODE: 1}}})
+    app["deployments"].append({"name": "JobWorker", "num_replicas": 2, "max_ongoing_requests": 2,
+                               "ray_actor_options": {"num_cpus": 0.1, "resources": {CONSUMER_SLOT: 1}}})
     return config
 
 
@@ -116,14 +121,14 @@ class ChorusCluster:
         self.cluster = Cluster(initialize_head=True, head_node_args={
             "num_cpus": 1, "resources": {HEAD_NODE: 4}, "include_dashboard": True, "dashboard_port": self.dashboard_port,
             "dashboard_host": "127.0.0.1"})
-        self.jobs_node = self.cluster.add_node(num_cpus=1, resources={JOBS_NODE: 2})
+        self.jobs_node = self.cluster.add_node(num_cpus=1, resources={CONSUMER_SLOT: 1})
         self.add_engine_node()
         self.deploy(self.config)
         self.wait_healthy(timeout_s=300)
 
     def add_engine_node(self) -> None:
         # Room for a second Kokoro replica beside the first and Chatterbox (the replica-count update).
-        self.engine_node = self.cluster.add_node(num_cpus=2, resources={ENGINE_NODE: 4})
+        self.engine_node = self.cluster.add_node(num_cpus=2, resources={ENGINE_NODE: 4, CONSUMER_SLOT: 1})
 
     def remove_engine_node(self) -> None:
         """The engine node is lost at once, as a crashed machine is (no graceful drain)."""

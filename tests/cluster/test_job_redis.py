@@ -10,7 +10,7 @@ TEXT = "The lighthouse keeper counted the ships that passed in the night."
 
 
 def test_a_killed_redis_comes_back_with_every_queued_job(chorus):
-    # More jobs than the consumer runs at once (consumer_concurrency 4): most wait in the queue.
+    # More jobs than the consumers run at once (two, each with consumer_concurrency 2): most wait in the queue.
     submitted = [submit(chorus.http, {"operation": "tts", "mode": "basic", "text": TEXT}) for _ in range(10)]
     queued = sum(chorus.http.get(f"/status/{job_id}").json()["status"] == "IN_QUEUE" for job_id in submitted)
     chorus.redis.kill()

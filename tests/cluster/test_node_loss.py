@@ -1,4 +1,5 @@
-"""Losing the node that hosts Kokoro and Chatterbox while streams, whole requests and jobs are in flight."""
+"""Losing the node that hosts Kokoro, Chatterbox and one of the two job consumers while streams, whole
+requests and jobs are in flight."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from deployments.jobs.records import JobRecords
 from tests.cluster.harness import Repeating
 from tests.test_jobs import poll, submit
 
 STREAM_TEXT = " ".join(["The ferry left the harbour at dawn, and the gulls followed it across the grey water."] * 8)
-JOB_TEXT = "By noon the island was in sight, and the passengers gathered on the deck to watch it grow."
+# Long enough (with the streams beside them) to be running still when the node is lost.
+JOB_TEXT = " ".join(["By noon the island was in sight, and the passengers gathered on the deck to watch it grow."] * 3)
 REQUEST_TIMEOUT_S = 120  # the gateway's limit on an engine call
 
 
@@ -88,7 +91,12 @@ def test_losing_the_engine_node_loses_no_job_and_no_voice(chorus):
               f"whole requests {[a.status_code for a in whole_answers]}; replacement joined {replaced - lost:.1f} s "
               f"later; speech again {recovered - replaced:.1f} s after it joined")
         finals = {job_id: poll(chorus.http, job_id, 300, 0.5)[0] for job_id in [*tts_jobs, clone_job]}
+        settled = time.monotonic()
         chorus.wait_healthy(120)
+    records = JobRecords(chorus.redis.url, result_expiry_s=60, record_ttl_s=60)
+    redeliveries = {job_id: records.get(job_id).redeliveries for job_id in finals}
+    print(f"jobs: redeliveries {sorted(redeliveries.values())}; all final {settled - recovered:.1f} s after speech "
+          "was back")
 
     for how, ended in stream_ends:  # a stream in flight ends, with its bytes cut short or an error status
         assert how != "complete" and ended - lost < REQUEST_TIMEOUT_S, (how, ended - lost)
@@ -96,6 +104,9 @@ def test_losing_the_engine_node_loses_no_job_and_no_voice(chorus):
         assert answer.status_code in (200, 502, 503, 504), answer.text
     for final in finals.values():
         assert final["status"] == "COMPLETED", final
+    # Both consumers were running jobs (two each) when one of them went with the node: its jobs were
+    # handed to the other after the visibility timeout, not after max_job_s.
+    assert any(redeliveries.values()), redeliveries
     voices = httpx.get(f"{chorus.base_url}/v1/voices", timeout=30).json()["voices"]
     assert [v["speaker_name"] for v in voices].count("Survivor") == 1
 
