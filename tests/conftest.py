@@ -19,10 +19,9 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 APP_NAME = "chorus"
 # Jobs in the test app: short enough that a dead consumer's job comes back within seconds
-# (visibility timeout, which running jobs renew; retry waits stay below it) and results expire
-# within a test (result expiry).
+# (visibility timeout, which live consumers renew) and results expire within a test (result expiry).
 # max_job_s leaves room for a voice conversion on random S3Gen weights on a slow, busy 2-core CI machine.
-TEST_JOBS = {"visibility_timeout_s": 3, "retry_backoff_max_s": 1, "max_job_s": 30, "restore_interval_s": 1,
+TEST_JOBS = {"visibility_timeout_s": 3, "max_job_s": 30, "restore_interval_s": 1,
              "result_expiry_s": 15, "max_retries": 1, "runsync_wait_s": 20, "consumer_concurrency": 2}
 
 

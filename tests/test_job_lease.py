@@ -1,5 +1,5 @@
-"""A running job's lease on its queue message, against a real redis-server and kombu's own sweep of
-unacknowledged messages, configured with the transport options the job queue uses."""
+"""A consumer's lease on the queue messages it holds, against a real redis-server and kombu's own sweep
+of unacknowledged messages, configured with the transport options the job queue uses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import kombu
 import pytest
 import redis
 
-from deployments.jobs.lease import UNACKED_INDEX_KEY, DeliveryLease
+from deployments.jobs.lease import UNACKED_INDEX_KEY, ConsumerLease
 from deployments.jobs.settings import JobsSettings, task_processor_config
 from tests.cluster.harness import JobRedis
 
@@ -36,14 +36,14 @@ def sweep(queue) -> None:
 
 
 def test_a_leased_message_stays_with_its_consumer_until_the_lease_stops(broker):
-    settings = JobsSettings(redis_url=broker, visibility_timeout_s=VISIBILITY_S, retry_backoff_max_s=0.5)
+    settings = JobsSettings(redis_url=broker, visibility_timeout_s=VISIBILITY_S)
     options = task_processor_config(settings, broker).adapter_config.broker_transport_options
     assert options["unacked_index_key"] == UNACKED_INDEX_KEY
     with kombu.Connection(broker, transport_options=options) as connection:
         queue = connection.SimpleQueue(QUEUE)
         queue.put({"job": "long"})
-        message = queue.get(timeout=5)  # delivered, not acknowledged: a job running
-        lease = DeliveryLease(redis.Redis.from_url(broker), message.delivery_tag, VISIBILITY_S)
+        message = queue.get(timeout=5)  # delivered, not acknowledged: a job its consumer holds
+        lease = ConsumerLease(redis.Redis.from_url(broker), VISIBILITY_S, held=lambda: [message.delivery_tag])
 
         renewed_until = time.monotonic() + 3 * VISIBILITY_S
         while time.monotonic() < renewed_until:  # three timeouts long, renewed: never handed out again
@@ -65,10 +65,3 @@ def test_a_leased_message_stays_with_its_consumer_until_the_lease_stops(broker):
         assert waiting(broker) == 0
         assert redis.Redis.from_url(broker).zscore(UNACKED_INDEX_KEY, again.delivery_tag) is None
         queue.close()
-
-
-def test_the_visibility_timeout_must_outlast_a_retry_wait():
-    with pytest.raises(ValueError, match="retry_backoff_max_s"):
-        JobsSettings(visibility_timeout_s=30, retry_backoff_max_s=60)
-    # A job may run far longer than the visibility timeout: its lease keeps it.
-    assert JobsSettings(max_job_s=1800, visibility_timeout_s=120).visibility_timeout_s == 120

@@ -342,7 +342,7 @@ def test_a_job_survives_its_consumer_being_killed(client, redis_url):
 
 
 def test_a_job_longer_than_the_visibility_timeout_runs_once(client, redis_url):
-    """Its consumer renews the job's lease while it runs, so no sweep hands it to a second consumer."""
+    """Its consumer renews its lease on the job while it runs, so no sweep hands it to a second consumer."""
     job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": LONG_TEXT,
                              "voice_name": "jm_kumo"})
     final, _ = poll(client, job_id, timeout_s=TEST_JOBS["max_job_s"] + 30, every_s=0.25)

@@ -1,10 +1,9 @@
-"""What a running job checks and reports: its deadline, its cancellation, its progress, its lease."""
+"""What a running job checks and reports: its deadline, its cancellation, its progress."""
 
 from __future__ import annotations
 
 import time
 
-from deployments.jobs.lease import DeliveryLease
 from deployments.jobs.protocol import JobFailed
 from deployments.jobs.records import JobRecords
 
@@ -14,21 +13,18 @@ class JobCancelled(Exception):
 
 
 class JobControl:
-    def __init__(self, job_id: str, records: JobRecords, max_job_s: float, lease: DeliveryLease):
-        """`lease`: the job's hold on its queue message, renewed at each check."""
+    def __init__(self, job_id: str, records: JobRecords, max_job_s: float):
         self.job_id = job_id
         self._records = records
         self._max_job_s = max_job_s
         self._deadline = time.monotonic() + max_job_s
-        self._lease = lease
 
     def check(self) -> None:
-        """Raise if the job must stop now; otherwise keep its message from being handed out again."""
+        """Raise if the job must stop now."""
         if time.monotonic() > self._deadline:
             raise JobFailed(f"Job exceeded the time limit of {self._max_job_s:g} s")
         if self._records.cancelled(self.job_id):
             raise JobCancelled(self.job_id)
-        self._lease.renew()
 
     def report(self, **progress) -> None:
         self._records.set_progress(self.job_id, progress)

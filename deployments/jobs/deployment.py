@@ -22,14 +22,14 @@ from ray.serve.task_consumer import task_consumer, task_handler
 
 from deployments.jobs.control import JobCancelled, JobControl
 from deployments.jobs.dialect import JobDialect
-from deployments.jobs.lease import DeliveryLease
+from deployments.jobs.lease import ConsumerLease
 from deployments.jobs.protocol import JobFailed
 from deployments.jobs.records import JobRecords
 from deployments.jobs.settings import TASK_NAME, JobsSettings, autoscaling_config, task_processor_config
 from deployments.voice_library.settings import VoiceLibrarySettings
 from operations.core import Operations
 
-CHECK_INTERVAL_S = 0.5  # how often a running job looks for its cancellation and its deadline, and renews its lease
+CHECK_INTERVAL_S = 0.5  # how often a running job looks for its cancellation and its deadline
 
 logger = logging.getLogger("ray.serve")
 
@@ -39,7 +39,8 @@ class JobWorker:
         """`engines`: the kokoro, chatterbox and conversion handles, as the Gateway gets them."""
         self.settings = settings
         self.records = JobRecords(settings.redis_url, settings.result_expiry_s, settings.record_ttl_s)
-        self._broker = redis.Redis.from_url(settings.redis_url)  # where running jobs renew their leases
+        # Keeps every job this consumer holds from being handed to another while it lives.
+        ConsumerLease(redis.Redis.from_url(settings.redis_url), settings.visibility_timeout_s).start()
         # A job may run up to max_job_s (its own deadline stops it); each engine call, up to engine_call_s.
         self.dialect = JobDialect(Operations.from_handles(engines, library, settings.engine_call_s), settings)
         self._loop = asyncio.new_event_loop()
@@ -54,16 +55,13 @@ class JobWorker:
         Engine failures raise instead, so Celery retries them and, past max_retries, moves the job
         to the dead-letter queue.
         """
-        delivery = current_task.request
-        redelivered = bool(delivery.delivery_info.get("redelivered"))
+        redelivered = bool(current_task.request.delivery_info.get("redelivered"))
         if not self.records.start(job_id, redelivered):
             return None  # cancelled while it waited
         if redelivered:
             logger.warning("Job %s was handed out again: the consumer that had it went away", job_id)
-        lease = DeliveryLease(self._broker, delivery.properties["delivery_tag"],
-                              self.settings.visibility_timeout_s)
         try:
-            control = JobControl(job_id, self.records, self.settings.max_job_s, lease)
+            control = JobControl(job_id, self.records, self.settings.max_job_s)
             output = asyncio.run_coroutine_threadsafe(self._run(job_input, control), self._loop).result()
         except JobFailed as failure:
             output = {"error": str(failure)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ray.serve.schema import CeleryAdapterConfig, TaskProcessorConfig
 
 from deployments import paths
@@ -46,18 +46,15 @@ class JobsSettings(BaseModel):
                                           description="Dead-letter queue for messages no handler can take.")
     max_retries: int = Field(3, ge=0, description="Retries (with backoff) after an engine failure; invalid input "
                              "fails at once.")
-    retry_backoff_max_s: float = Field(30, gt=0, description="Longest wait before a retry (the wait doubles from 1 s). "
-                                       "A consumer holds a retried job while it waits, so visibility_timeout_s must "
-                                       "exceed this.")
     max_job_s: float = Field(600, gt=0, description="Longest a job may run; it fails past that.")
     engine_call_s: float = Field(300, gt=0, description="Longest one engine call of a job may take (a synthesis, a "
                                  "stream's next chunk, a conversion); past it the call is abandoned and the job "
                                  "retried, so a call stuck on a replica that went away never holds a job for "
                                  "max_job_s.")
     visibility_timeout_s: float = Field(120, gt=0, description="A job whose consumer is gone (its node lost, its "
-                                        "replica killed) is handed out again after this long. A running job renews "
-                                        "its hold on the queue's message (deployments/jobs/lease.py), so this does not "
-                                        "limit how long a job may run.")
+                                        "replica killed) is handed out again after this long. A live consumer renews "
+                                        "its hold on the jobs it has taken (deployments/jobs/lease.py), so this does "
+                                        "not limit how long a job may run or wait in its consumer.")
     restore_interval_s: float = Field(10, gt=0, description="How often consumers look for such abandoned jobs.")
     result_expiry_s: int = Field(1800, ge=1, description="Results (and the job's status) are kept this long.")
     queue_ttl_s: int = Field(86_400, ge=1, description="A job not started within this long is dropped as expired.")
@@ -75,14 +72,6 @@ class JobsSettings(BaseModel):
     @classmethod
     def _relative_to_data_root(cls, path: Path) -> Path:
         return paths.resolve(path)
-
-    @model_validator(mode="after")
-    def _visibility_covers_retry_waits(self) -> JobsSettings:
-        if self.visibility_timeout_s <= self.retry_backoff_max_s:
-            raise ValueError(f"visibility_timeout_s ({self.visibility_timeout_s:g}) must exceed retry_backoff_max_s "
-                             f"({self.retry_backoff_max_s:g}), or a job waiting for its retry is handed to a second "
-                             "consumer")
-        return self
 
     def configured_redis_url(self) -> str | None:
         """The external Redis, if one is configured; None means the embedded one."""
@@ -102,12 +91,12 @@ def task_processor_config(settings: JobsSettings, redis_url: str) -> TaskProcess
         failed_task_queue_name=settings.failed_queue_name,
         unprocessable_task_queue_name=settings.unprocessable_queue_name,
         adapter_config=CeleryAdapterConfig(
-            task_custom_config={"retry_backoff_max": settings.retry_backoff_max_s},
+
             broker_url=redis_url,
             backend_url=redis_url,
             broker_transport_options={
                 "visibility_timeout": settings.visibility_timeout_s,
-                "unacked_index_key": UNACKED_INDEX_KEY,  # the key each running job's lease renews
+                "unacked_index_key": UNACKED_INDEX_KEY,  # the key each consumer's lease renews
                 "unacked_restore_interval": settings.restore_interval_s,
                 "unacked_restore_throttle": 1,  # every sweep scans, so restore_interval_s alone sets the pace
             },

@@ -83,10 +83,10 @@ def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_di
                           "first_chunk_size": 12, "s3gen_steps": 2}
     args["conversion"] = {"checkpoint_dir": str(data_dir / "no-conversion-weights")}  # not under test: idle
     args["voice_library"] = {"root": str(data_dir / "voices")}  # one directory, as a shared volume would be
-    # A lost consumer's job is handed out again within visibility_timeout_s (running jobs renew it), far
-    # sooner than max_job_s.
-    args["jobs"] = {"redis_url": redis_url, "embedded_redis": False, "max_job_s": 90, "visibility_timeout_s": 10,
-                    "retry_backoff_max_s": 4, "restore_interval_s": 1, "max_retries": 2, "runsync_wait_s": 20,
+    # A lost consumer's job is handed out again within visibility_timeout_s (live consumers renew it), far
+    # sooner than max_job_s, which leaves room for jobs redone on the two shared cores after a node loss.
+    args["jobs"] = {"redis_url": redis_url, "embedded_redis": False, "max_job_s": 240, "visibility_timeout_s": 10,
+                    "restore_interval_s": 1, "max_retries": 2, "runsync_wait_s": 20,
                     "consumer_concurrency": 2}
     deployments = {d["name"]: d for d in app["deployments"]}
     for name in ("Gateway", "Conversion"):

@@ -67,10 +67,11 @@ def test_losing_the_engine_node_loses_no_job_and_no_voice(chorus):
         assert all(event.wait(60) for event in stream_started), "every stream had begun before the loss"
         whole = [pool.submit(httpx.post, f"{chorus.base_url}/v1/audio/speech", timeout=REQUEST_TIMEOUT_S + 30,
                              json={"input": STREAM_TEXT, "response_format": "wav", "stream": False}) for _ in range(2)]
+        # The cloning job first: the four consumer threads (two a consumer) take it and three tts jobs.
+        clone_job = submit(chorus.http, {"operation": "voice_cloning", "voice_name": "Survivor",
+                                         "reference_audio": base64.b64encode(clip).decode()})
         tts_jobs = [submit(chorus.http, {"operation": "tts", "mode": mode, "text": JOB_TEXT})
                     for mode in ("basic", "streaming", "basic", "streaming")]
-        clone_job = submit(chorus.http, {"operation": "voice_cloning", "voice_name": "Survivor",
-                                 "reference_audio": base64.b64encode(clip).decode()})
         cloning, _ = poll(chorus.http, clone_job, 60, 0.5, until=("IN_PROGRESS",))
         assert cloning["status"] in ("IN_PROGRESS", "COMPLETED"), cloning
 
