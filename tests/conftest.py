@@ -103,6 +103,22 @@ def base_url(serve_instance, tls_context, tmp_path_factory, chatterbox_checkpoin
     raise RuntimeError("Chorus did not become healthy")
 
 
+def gateway_over_test_engines(gateway: dict, library: Path, **own_engines):
+    """A second application that is a Gateway with its own settings, calling the test app's engines (handles
+    across applications) but for `own_engines` (bound deployments, by engine name): a front-end test then
+    deploys one replica or two, not a whole graph."""
+    from ray import serve
+
+    from deployments.voice_library.settings import VoiceLibrarySettings
+    from ingress.gateway import Gateway
+    from ingress.settings import GatewaySettings
+
+    engines = {name: serve.get_deployment_handle(deployment, app_name=APP_NAME)
+               for name, deployment in (("kokoro", "Kokoro"), ("chatterbox", "Chatterbox"), ("conversion", "Conversion"))}
+    return Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(
+        {**engines, **own_engines}, GatewaySettings.model_validate(gateway), VoiceLibrarySettings(root=library))
+
+
 @pytest.fixture(scope="session")
 def tls_context(certificate) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(certificate[0]))

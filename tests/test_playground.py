@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from ingress.auth import BearerKeys, key_digest
+from tests.conftest import gateway_over_test_engines
 from tests.test_gateway_routes import serve_gateway
 from tests.test_voices_api import clone, kokoro_clip
 
@@ -187,14 +188,17 @@ def test_invalid_fields_show_the_api_message_next_to_their_input(page, base_url,
 
 @pytest.fixture(scope="module")
 def plain_app(serve_instance, client, tmp_path_factory):
-    """A second app with no Chatterbox checkpoint and an API key (PLAIN_KEY), under a route prefix."""
+    """A second app with no Chatterbox checkpoint and an API key (PLAIN_KEY), under a route prefix; it
+    shares the test app's Kokoro and Conversion."""
     from ray import serve
 
-    from ingress.app import build_app
+    from deployments.chatterbox.deployment import ChatterboxDeployment
+    from deployments.chatterbox.settings import ChatterboxSettings
 
-    library = str(tmp_path_factory.mktemp("plain-voices"))
-    serve.run(build_app({"gateway": {"api_key_hashes": [key_digest(PLAIN_KEY)]}, "kokoro": {"intra_op_threads": 1},
-                         "voice_library": {"root": library}}), name=PLAIN, route_prefix=f"/{PLAIN}")
+    library = tmp_path_factory.mktemp("plain-voices")
+    chatterbox = ChatterboxDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind(ChatterboxSettings(), library)
+    serve.run(gateway_over_test_engines({"api_key_hashes": [key_digest(PLAIN_KEY)]}, library, chatterbox=chatterbox),
+              name=PLAIN, route_prefix=f"/{PLAIN}")
     deadline = time.monotonic() + 120
     while client.get(f"/{PLAIN}/health").status_code != 200:
         assert time.monotonic() < deadline, "the plain app did not become healthy"

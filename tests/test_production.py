@@ -8,8 +8,8 @@ import pytest
 from openai import AuthenticationError, OpenAI
 from ray import serve
 
-from ingress.app import build_app
 from ingress.auth import BearerKeys, key_digest
+from tests.conftest import gateway_over_test_engines
 from tests.test_errors import assert_error
 
 KEY = "chorus-test-key-123"
@@ -17,10 +17,10 @@ LONG_TEXT = "The lighthouse keeper climbed the stairs and lit the lamp for the s
 
 
 @pytest.fixture(scope="module")
-def guarded(client):
-    """A second application with keys, one request at a time and a short engine timeout."""
-    serve.run(build_app({"gateway": {"api_key_hashes": [key_digest(KEY)], "max_concurrent_requests": 1,
-                                     "request_timeout_s": 3}}), name="guarded", route_prefix="/guarded")
+def guarded(client, voice_library):
+    """A second gateway with keys, one request at a time and a short engine timeout."""
+    serve.run(gateway_over_test_engines({"api_key_hashes": [key_digest(KEY)], "max_concurrent_requests": 1,
+                                         "request_timeout_s": 3}, voice_library), name="guarded", route_prefix="/guarded")
     yield client
     serve.delete("guarded")
 

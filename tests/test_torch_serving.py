@@ -15,12 +15,10 @@ import pytest
 import soundfile
 from ray import serve
 
-from deployments.chatterbox.deployment import ChatterboxDeployment
-from deployments.conversion.deployment import ConversionDeployment
 from deployments.kokoro.deployment import KokoroDeployment
 from deployments.kokoro.protocol import KokoroRequest
-from ingress.gateway import Gateway
 from ingress.settings import AppArgs
+from tests.conftest import gateway_over_test_engines
 from tests.test_errors import assert_error
 
 APP = "chorus-torch"
@@ -31,16 +29,11 @@ WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", 
 
 
 def deploy(batching: dict, library: Path):
-    """ingress.app.build_app's graph, with Kokoro on torch and the batch limits as its user_config."""
-    config = AppArgs.model_validate({"gateway": {"require_auth": False}, "kokoro": {"backend": "torch"},
-                                     "voice_library": {"root": str(library)}})
-    root = config.voice_library.root
-    kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind(config.kokoro)
-    chatterbox = ChatterboxDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind(config.chatterbox, root)
-    conversion = ConversionDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind(config.conversion, root)
-    gateway = Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(
-        {"kokoro": kokoro, "chatterbox": chatterbox, "conversion": conversion}, config.gateway, config.voice_library)
-    serve.run(gateway, name=APP, route_prefix=PREFIX)
+    """Kokoro on torch with the batch limits as its user_config, behind a Gateway of its own (the test
+    app's Chatterbox and Conversion serve the rest)."""
+    settings = AppArgs.model_validate({"kokoro": {"backend": "torch"}}).kokoro
+    kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind(settings)
+    serve.run(gateway_over_test_engines({"require_auth": False}, library, kokoro=kokoro), name=APP, route_prefix=PREFIX)
     return serve.get_deployment_handle("Kokoro", app_name=APP)
 
 
@@ -50,7 +43,7 @@ def library(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def kokoro(serve_instance, library):
+def kokoro(base_url, library):  # base_url: the test app, whose engines serve beside this Kokoro
     handle = deploy({"max_batch_size": 8, "batch_wait_timeout_s": 0.2}, library)
     yield handle
     serve.delete(APP)
