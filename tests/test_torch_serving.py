@@ -55,19 +55,6 @@ def torch_client(kokoro, base_url, tls_context):
         yield http
 
 
-def test_batch_limits_follow_user_config(kokoro, library):
-    # `serve.run` gives every run a new code version, so Serve replaces the replica here; a config
-    # deploy (`serve deploy`, KubeRay) that changes only user_config calls `reconfigure` in place.
-    first = kokoro.health.remote().result(timeout_s=60)
-    assert first.backend == "torch" and first.max_batch_size == 8
-    handle = deploy({"max_batch_size": 4, "batch_wait_timeout_s": 0.2}, library)
-    deadline = time.monotonic() + 60
-    while handle.health.remote().result(timeout_s=60).max_batch_size != 4:
-        assert time.monotonic() < deadline, "the new user_config did not reach the replica"
-        time.sleep(0.5)
-    deploy({"max_batch_size": 8, "batch_wait_timeout_s": 0.2}, library)
-
-
 def test_concurrent_requests_share_forward_passes_and_keep_their_timing(kokoro, metrics_port):
     texts = ["Short one.", "A somewhat longer sentence than that.", "Tiny.", "The last request in the batch, with a pause."]
     requests = [KokoroRequest(text=t, voice="jm_kumo", word_timestamps=True) for t in texts]
@@ -84,7 +71,7 @@ def test_concurrent_requests_share_forward_passes_and_keep_their_timing(kokoro, 
     deadline = time.monotonic() + 60
     while True:
         text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
-        # One series per replica (the earlier test replaced the first one); count batches above size 1.
+        # One series per replica; count batches above size 1.
         singles = sum(float(v) for v in re.findall(r'ray_chorus_batch_size_bucket\{[^}]*le="1\.0"[^}]*\} ([0-9.e+]+)', text))
         total = sum(float(v) for v in re.findall(r'ray_chorus_batch_size_count\{[^}]*\} ([0-9.e+]+)', text))
         if total > singles:
@@ -94,8 +81,8 @@ def test_concurrent_requests_share_forward_passes_and_keep_their_timing(kokoro, 
 
 
 def test_health_counts_the_pieces_waiting_for_a_forward_pass(kokoro):
-    # Twelve one-piece requests and eight pieces per pass: some wait while the first pass runs.
-    requests = [KokoroRequest(text=f"Request number {i}.", voice="jm_kumo") for i in range(12)]
+    # Ten one-piece requests and eight pieces per pass: some wait while the first pass runs.
+    requests = [KokoroRequest(text=f"Request number {i}.", voice="jm_kumo") for i in range(10)]
 
     async def watch() -> tuple[int, int]:
         jobs = asyncio.gather(*(kokoro.synthesize.remote(r) for r in requests))
@@ -145,3 +132,16 @@ def test_captioned_speech_streams_one_line_per_piece(torch_client):
 def test_captioned_speech_needs_the_torch_backend(client):
     response = client.post("/dev/captioned_speech", json={"input": "Hello there.", "stream": False})
     assert_error(response, 400, "return_timestamps", "torch backend")
+
+
+def test_batch_limits_follow_user_config(kokoro, library):
+    """Last in this module: it leaves the replica at the new limits."""
+    # `serve.run` gives every run a new code version, so Serve replaces the replica here; a config
+    # deploy (`serve deploy`, KubeRay) that changes only user_config calls `reconfigure` in place.
+    first = kokoro.health.remote().result(timeout_s=60)
+    assert first.backend == "torch" and first.max_batch_size == 8
+    handle = deploy({"max_batch_size": 4, "batch_wait_timeout_s": 0.2}, library)
+    deadline = time.monotonic() + 60
+    while handle.health.remote().result(timeout_s=60).max_batch_size != 4:
+        assert time.monotonic() < deadline, "the new user_config did not reach the replica"
+        time.sleep(0.5)

@@ -91,7 +91,6 @@ def task_processor_config(settings: JobsSettings, redis_url: str) -> TaskProcess
         failed_task_queue_name=settings.failed_queue_name,
         unprocessable_task_queue_name=settings.unprocessable_queue_name,
         adapter_config=CeleryAdapterConfig(
-
             broker_url=redis_url,
             backend_url=redis_url,
             broker_transport_options={
