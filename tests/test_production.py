@@ -67,7 +67,7 @@ def test_past_capacity_is_a_clean_503_with_retry_after(guarded):
 
 
 def test_engine_timeout_is_504(guarded):
-    # Four sentences: well past the 3 s limit, and little work left for the (shared) Kokoro after it.
+    # About four sentences: well past the 3 s limit, and little work left for the (shared) Kokoro after it.
     response = guarded.post("/guarded/v1/audio/speech", headers=AUTH,
                             json={"input": LONG_TEXT[:300], "stream": False, "response_format": "wav"})
     assert_error(response, 504, None, "did not answer")

@@ -17,7 +17,7 @@ from ray import serve
 
 from deployments.kokoro.deployment import KokoroDeployment
 from deployments.kokoro.protocol import KokoroRequest
-from ingress.settings import AppArgs
+from deployments.kokoro.settings import KokoroSettings
 from tests.conftest import gateway_over_test_engines
 from tests.test_errors import assert_error
 
@@ -31,8 +31,8 @@ WORDS = ["The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog", 
 def deploy(batching: dict, library: Path):
     """Kokoro on torch with the batch limits as its user_config, behind a Gateway of its own (the test
     app's Chatterbox and Conversion serve the rest)."""
-    settings = AppArgs.model_validate({"kokoro": {"backend": "torch"}}).kokoro
-    kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind(settings)
+    kokoro = KokoroDeployment.options(ray_actor_options={"num_cpus": 0.5}, user_config=batching).bind(
+        KokoroSettings(backend="torch"))
     serve.run(gateway_over_test_engines({"require_auth": False}, library, kokoro=kokoro), name=APP, route_prefix=PREFIX)
     return serve.get_deployment_handle("Kokoro", app_name=APP)
 

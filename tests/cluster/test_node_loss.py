@@ -106,7 +106,7 @@ def test_losing_the_engine_node_loses_no_job_and_no_voice(chorus):
     for final in finals.values():
         assert final["status"] == "COMPLETED", final
     # Both consumers were running jobs (two each) when one of them went with the node: its jobs were
-    # handed to the other after the visibility timeout, not after max_job_s.
+    # handed to a live consumer after the visibility timeout, not after max_job_s.
     assert any(redeliveries.values()), redeliveries
     voices = httpx.get(f"{chorus.base_url}/v1/voices", timeout=30).json()["voices"]
     assert [v["speaker_name"] for v in voices].count("Survivor") == 1
