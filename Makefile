@@ -96,4 +96,5 @@ load-test: install
 	$(BIN)/python -m bench.load_test
 
 lint: install
-	$(BIN)/ruff check ingress deployments tests bench k8s
+	$(BIN)/ruff check ground audio stores deployments operations ingress tests bench k8s install
+	$(BIN)/lint-imports

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deployments.errors import InvalidRequest
+from ground.errors import InvalidRequest
 
 
 def checked_clip(audio: np.ndarray, sample_rate: int, *, param: str, min_sec: float,

@@ -23,7 +23,7 @@ import av
 import numpy as np
 import soundfile
 
-from deployments.errors import AudioTooLong, InvalidRequest, PayloadTooLarge
+from ground.errors import AudioTooLong, InvalidRequest, PayloadTooLarge
 
 MIN_SAMPLE_RATE = 8000  # below telephone quality too little of a voice is left to work with
 # Decoders may return a few frames fewer than a header declares; a truncated upload loses far more.

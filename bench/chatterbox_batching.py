@@ -21,11 +21,12 @@ import numpy as np
 import torch
 
 from bench.service import ROOT
-from deployments.chatterbox.batching import S3GenLimits, T3Limits
 from deployments.chatterbox.checkpoint import t3_with_layers
-from deployments.chatterbox.s3gen_batch import S3GenBatcher, S3GenJob, render
+from deployments.chatterbox.limits import T3Limits
 from deployments.chatterbox.t3_batcher import T3Batcher, T3Stream
 from deployments.chatterbox.t3_sampling import Sampling
+from deployments.s3gen.batcher import S3GenBatcher, S3GenItem, render
+from deployments.s3gen.limits import S3GenLimits
 
 SPEECH_RATE = 25  # S3 tokens a second of audio
 SAMPLE_RATE = 24_000
@@ -72,10 +73,10 @@ def t3_table(t3, sizes: list[int], tokens: int, dtype, prompt_tokens: int) -> li
 
 def s3gen_table(s3gen, reference: dict, sizes: list[int], seconds: float) -> list[str]:
     tokens = torch.randint(0, 6561, (int(seconds * SPEECH_RATE),), generator=torch.Generator().manual_seed(0))
-    render(s3gen, [S3GenJob(tokens[:10], reference, 0)])  # warm-up
+    render(s3gen, [S3GenItem(tokens[:10], reference, 0)])  # warm-up
     rows = ["| batch | batched audio s/s | serial audio s/s | ratio |", "|---:|---:|---:|---:|"]
     for size in sizes:
-        jobs = [S3GenJob(tokens, reference, seed) for seed in range(size)]
+        jobs = [S3GenItem(tokens, reference, seed) for seed in range(size)]
         started = time.perf_counter()
         for job in jobs:
             render(s3gen, [job])
@@ -96,7 +97,7 @@ def first_audio_table(t3, s3gen, reference: dict, streams: int, first_tokens: in
     s3gen_batcher = S3GenBatcher(s3gen, S3GenLimits(s3gen_max_batch=8))
     started = time.perf_counter()
     decoding = [t3_batcher.submit(stream) for stream in t3_streams(t3, streams, first_tokens, dtype, prompt_tokens)]
-    rendering = [s3gen_batcher.submit(S3GenJob(f.result().clamp(max=6560), reference, i))
+    rendering = [s3gen_batcher.submit(S3GenItem(f.result().clamp(max=6560), reference, i))
                  for i, f in enumerate(decoding)]
     ready = []
     for future in rendering:

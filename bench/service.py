@@ -13,7 +13,7 @@ from typing import Self
 import httpx
 import yaml
 
-from deployments.network import free_port
+from ground.network import free_port
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

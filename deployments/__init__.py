@@ -1,1 +1,1 @@
-"""Model deployments: each engine is a thin Ray Serve shell over a backend."""
+"""Model deployments: Kokoro, the Chatterbox family over S3Gen, and voice conversion."""

@@ -8,11 +8,11 @@ from ray.serve import Application
 
 from deployments.chatterbox.deployment import ChatterboxDeployment
 from deployments.conversion.deployment import ConversionDeployment
-from deployments.jobs.deployment import job_worker
-from deployments.jobs.redis_server import ensure_embedded_redis
-from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.deployment import KokoroDeployment
 from ingress.gateway import Gateway
+from ingress.jobs.redis_server import ensure_embedded_redis
+from ingress.jobs.settings import JobsSettings
+from ingress.jobs.worker import job_worker
 from ingress.settings import AppArgs
 
 logger = logging.getLogger("ray.serve")

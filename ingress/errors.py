@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from deployments.errors import EngineError, describe_validation_error
+from ground.errors import EngineError, describe_validation_error
 from ingress import metrics
 
 logger = logging.getLogger("ray.serve")

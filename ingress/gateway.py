@@ -9,14 +9,13 @@ from fastapi.middleware.cors import CORSMiddleware
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from deployments.jobs.settings import JobsSettings
-from deployments.voice_library.settings import VoiceLibrarySettings
 from ingress.auth import BearerKeys
 from ingress.conversions.router import router as conversions_router
 from ingress.errors import document_errors, install_error_handlers
 from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.jobs.router import router as jobs_router
 from ingress.jobs.service import JobService
+from ingress.jobs.settings import JobsSettings
 from ingress.realtime.router import router as realtime_router
 from ingress.settings import GatewaySettings
 from ingress.simple.router import router as simple_router
@@ -26,6 +25,7 @@ from ingress.system.router import router as system_router
 from ingress.voices.router import router as voices_router
 from ingress.web.router import router as web_router
 from operations.core import Operations
+from stores.voice_library.settings import VoiceLibrarySettings
 
 logger = logging.getLogger("ray.serve")
 

@@ -6,9 +6,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.conversion.settings import ConversionSettings
-from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.settings import KokoroSettings
-from deployments.voice_library.settings import VoiceLibrarySettings
+from ingress.jobs.settings import JobsSettings
+from stores.voice_library.settings import VoiceLibrarySettings
 
 
 class GatewaySettings(BaseModel):

@@ -15,11 +15,11 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from audio.uploads import AudioUpload
-from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
 from deployments.conversion.pieces import joined
 from deployments.conversion.protocol import MIN_INPUT_SEC, ConvertedPiece, S3GenRequest
-from deployments.errors import AudioTooLong, InvalidRequest
-from deployments.protocol import SynthesisResult
+from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
+from ground.errors import AudioTooLong, InvalidRequest
+from ground.replies import SynthesisResult
 from operations.engines import ConversionClient
 from operations.voices import VoiceOperations, not_found
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from ray.serve.handle import DeploymentHandle
 
-from deployments.voice_library import VoiceLibrary
-from deployments.voice_library.settings import VoiceLibrarySettings
 from operations.conversion import ConversionOperations
 from operations.engines import ChatterboxClient, ConversionClient, EngineClient, KokoroClient
 from operations.speech import SpeechOperations
 from operations.voices import VoiceOperations
+from stores.voice_library import VoiceLibrary
+from stores.voice_library.settings import VoiceLibrarySettings
 
 
 class Operations:

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 
 from ray.serve.handle import DeploymentHandle
 
-from deployments.chatterbox.protocol import ChatterboxRequest, ReferenceAudio
+from deployments.chatterbox.protocol import ChatterboxRequest
 from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
-from deployments.errors import EngineError, EngineTimeout, EngineUnreachable
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
-from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
+from deployments.s3gen.protocol import ReferenceAudio
+from ground.errors import EngineError, EngineTimeout, EngineUnreachable
+from ground.replies import AudioChunk, EngineHealth, SynthesisResult
 from operations import metrics
 
 

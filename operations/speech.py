@@ -14,10 +14,11 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from audio.uploads import AudioUpload
-from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest, ReferenceAudio
-from deployments.errors import InvalidRequest, describe_validation_error
+from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest
 from deployments.kokoro.protocol import KokoroRequest, LangCode
-from deployments.protocol import AudioChunk, SynthesisResult
+from deployments.s3gen.protocol import ReferenceAudio
+from ground.errors import InvalidRequest, describe_validation_error
+from ground.replies import AudioChunk, SynthesisResult
 from operations.engines import ChatterboxClient, KokoroClient, TextEngineClient
 from operations.voices import VoiceOperations, not_found
 

@@ -13,13 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from audio.uploads import AudioUpload, DecodedAudio, decode_audio_upload
-from deployments.chatterbox.protocol import CONDITIONALS, ChatterboxRequest, LibraryVoice, PreparedVoice, ReferenceAudio
-from deployments.errors import EngineError, InvalidRequest, NoSuchVoice, VoiceNotFound
+from deployments.chatterbox.protocol import ChatterboxRequest, PreparedVoice
 from deployments.kokoro.protocol import VoiceInfo
-from deployments.protocol import SynthesisResult
-from deployments.voice_library import VoiceEntry, VoiceLibrary, kokoro_pack_entries, name_key
-from deployments.voice_library.settings import VoiceLibrarySettings
+from deployments.s3gen.protocol import CONDITIONALS, LibraryVoice, ReferenceAudio
+from ground.errors import EngineError, InvalidRequest, NoSuchVoice, VoiceNotFound
+from ground.replies import SynthesisResult
 from operations.engines import ChatterboxClient, KokoroClient
+from stores.voice_library import VoiceEntry, VoiceLibrary, kokoro_pack_entries, name_key
+from stores.voice_library.settings import VoiceLibrarySettings
 
 
 def not_found(key: str, param: str, by_id: bool = False, resource: bool = False) -> VoiceNotFound:

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from deployments.network import free_port
+from ground.network import free_port
 from tests.tls import write_self_signed
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -111,9 +111,9 @@ def gateway_over_test_engines(gateway: dict, library: Path, **own_engines):
     deploys one replica or two, not a whole graph."""
     from ray import serve
 
-    from deployments.voice_library.settings import VoiceLibrarySettings
     from ingress.gateway import Gateway
     from ingress.settings import GatewaySettings
+    from stores.voice_library.settings import VoiceLibrarySettings
 
     engines = {name: serve.get_deployment_handle(deployment, app_name=APP_NAME)
                for name, deployment in (("kokoro", "Kokoro"), ("chatterbox", "Chatterbox"), ("conversion", "Conversion"))}

@@ -6,7 +6,7 @@ A fake engine is a plain object with the deployment's handle API (health, synthe
 `gen = handle.options(stream=True).stream.remote(request)`, `await gen.__anext__()`, `gen.cancel()`.
 
 Every call is recorded (`engine.calls`) so a test can assert what the gateway sent. Errors are the
-engines' own (deployments/errors.py), raised as a replica raises them; Ray delivers such an error as
+engines' own (ground/errors.py), raised as a replica raises them; Ray delivers such an error as
 an exception that is also an instance of the original class, so raising it directly is what the
 gateway sees.
 """
@@ -23,10 +23,10 @@ import numpy as np
 
 from deployments.chatterbox.protocol import ChatterboxRequest
 from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
-from deployments.errors import EngineUnavailable, InvalidRequest
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
 from deployments.kokoro.voices import VoiceCatalog
-from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult, WordTiming
+from ground.errors import EngineUnavailable, InvalidRequest
+from ground.replies import AudioChunk, EngineHealth, SynthesisResult, WordTiming
 
 SAMPLE_RATE = 24_000
 SECONDS_PER_WORD = 0.05

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 from audio.uploads import decode_base64_audio, decode_upload
-from deployments.errors import InvalidRequest, PayloadTooLarge
+from ground.errors import InvalidRequest, PayloadTooLarge
 
 MB = 1024 * 1024
 LIMITS = {"max_bytes": 10 * MB, "min_duration_s": 5, "max_duration_s": 60, "param": "reference_audio"}

@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from deployments.chatterbox.batching import S3GenLimits, T3Limits
 from deployments.chatterbox.checkpoint import t3_with_layers
-from deployments.chatterbox.s3gen_batch import S3GenBatcher, S3GenJob, render
+from deployments.chatterbox.limits import T3Limits
 from deployments.chatterbox.t3_batcher import T3Batcher, T3Stream
 from deployments.chatterbox.t3_decoder import T3Decoder
 from deployments.chatterbox.t3_sampling import Sampling
-from deployments.errors import InvalidRequest
+from deployments.s3gen.batcher import S3GenBatcher, S3GenItem, render
+from deployments.s3gen.limits import S3GenLimits
+from ground.errors import InvalidRequest
 from tests.chatterbox_fixture import harmonic_clip
 from tests.conftest import S3GEN_STEPS
 
@@ -171,7 +172,7 @@ def references(s3gen) -> list[dict]:
 
 def test_s3gen_renders_each_item_of_a_batch_as_it_renders_it_alone(s3gen, references):
     generator = torch.Generator().manual_seed(5)
-    jobs = [S3GenJob(torch.randint(0, 6561, (length,), generator=generator), references[i % 2], seed=i)
+    jobs = [S3GenItem(torch.randint(0, 6561, (length,), generator=generator), references[i % 2], seed=i)
             for i, length in enumerate((6, 15, 25))]
     alone = [render(s3gen, [job], S3GEN_STEPS)[0] for job in jobs]
     together = render(s3gen, jobs, S3GEN_STEPS)
@@ -180,7 +181,7 @@ def test_s3gen_renders_each_item_of_a_batch_as_it_renders_it_alone(s3gen, refere
         assert np.corrcoef(solo, batched)[0, 1] > 0.999
         # Encoder, decoder and vocoder all batched: on a CPU the same samples but for rounding.
         np.testing.assert_allclose(batched, solo, atol=1e-5)
-    reseeded = render(s3gen, [S3GenJob(jobs[0].tokens, jobs[0].reference, seed=99)], S3GEN_STEPS)[0]
+    reseeded = render(s3gen, [S3GenItem(jobs[0].tokens, jobs[0].reference, seed=99)], S3GEN_STEPS)[0]
     assert np.corrcoef(alone[0], reseeded)[0, 1] < 0.99  # the seed is the item's own noise
 
 
@@ -188,7 +189,7 @@ def test_the_s3gen_batcher_groups_what_arrives_together(s3gen, references):
     batcher = S3GenBatcher(s3gen, S3GenLimits(s3gen_max_batch=8), steps=S3GEN_STEPS)
     try:
         tokens = torch.arange(100, 110)
-        futures = [batcher.submit(S3GenJob(tokens, references[0], seed=seed)) for seed in range(3)]
+        futures = [batcher.submit(S3GenItem(tokens, references[0], seed=seed)) for seed in range(3)]
         outputs = [f.result(timeout=120) for f in futures]
         assert sum(batcher.batch_sizes) == 3 and max(batcher.batch_sizes) >= 2
         assert all(len(out) == 9600 for out in outputs)
@@ -198,15 +199,15 @@ def test_the_s3gen_batcher_groups_what_arrives_together(s3gen, references):
 
 def test_the_s3gen_batcher_fills_a_pass_up_to_its_frame_budget(s3gen, references):
     tokens = torch.arange(100, 110)
-    job = S3GenJob(tokens, references[0], seed=0)
+    job = S3GenItem(tokens, references[0], seed=0)
     batcher = S3GenBatcher(s3gen, S3GenLimits(s3gen_max_batch=8, s3gen_max_batch_frames=2 * job.frames),
                            steps=S3GEN_STEPS)
     try:
-        futures = batcher.submit_all([S3GenJob(tokens, references[0], seed=seed) for seed in range(3)])
+        futures = batcher.submit_all([S3GenItem(tokens, references[0], seed=seed) for seed in range(3)])
         assert all(len(f.result(timeout=120)) == 9600 for f in futures)
         assert batcher.batch_sizes == [2, 1]  # two jobs fill the budget; the third waits for the next pass
         batcher.limits = S3GenLimits(s3gen_max_batch=8, s3gen_max_batch_frames=1)
-        futures = batcher.submit_all([S3GenJob(tokens, references[0], seed=seed) for seed in range(2)])
+        futures = batcher.submit_all([S3GenItem(tokens, references[0], seed=seed) for seed in range(2)])
         assert all(len(f.result(timeout=120)) == 9600 for f in futures)
         assert batcher.batch_sizes[2:] == [1, 1]  # a job over the budget still renders, alone
     finally:

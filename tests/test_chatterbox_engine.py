@@ -14,8 +14,8 @@ from deployments.chatterbox.engine import ChatterboxEngine
 from deployments.chatterbox.protocol import ChatterboxParams
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
-from deployments.chatterbox.voice_cache import VoiceCache
-from deployments.errors import EngineUnavailable, InvalidRequest
+from ground.errors import EngineUnavailable, InvalidRequest
+from ground.voice_cache import VoiceCache
 from tests.chatterbox_fixture import BUILTIN_VOICE_SR, builtin_voice_clip, harmonic_clip
 from tests.conftest import S3GEN_STEPS
 

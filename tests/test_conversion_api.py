@@ -16,10 +16,10 @@ import ray
 import soundfile
 from ray import serve
 
-from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
 from deployments.conversion.pieces import joined
 from deployments.conversion.protocol import S3GenRequest
-from deployments.protocol import SynthesisResult
+from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
+from ground.replies import SynthesisResult
 from tests.chatterbox_fixture import harmonic_clip
 from tests.conftest import APP_NAME, CONVERSION_PIECE_SEC
 from tests.test_errors import assert_error

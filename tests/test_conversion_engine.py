@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deployments.chatterbox.batching import S3GenLimits
 from deployments.conversion.engine import ConversionEngine
 from deployments.conversion.pieces import FADE_SEC, OVERLAP_SEC, PAUSE_SEARCH_SEC, crossfade_join, split_at_pauses
 from deployments.conversion.settings import ConversionSettings
-from deployments.errors import EngineUnavailable
+from deployments.s3gen.limits import S3GenLimits
+from ground.errors import EngineUnavailable
 from tests.chatterbox_fixture import harmonic_clip
 from tests.conftest import S3GEN_STEPS
 

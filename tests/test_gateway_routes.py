@@ -23,22 +23,17 @@ import soundfile
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from deployments.chatterbox.protocol import (
-    ChatterboxParams,
-    ChatterboxRequest,
-    LibraryVoice,
-    PreparedVoice,
-    ReferenceAudio,
-)
+from deployments.chatterbox.protocol import ChatterboxParams, ChatterboxRequest, PreparedVoice
 from deployments.conversion.protocol import S3GenRequest
 from deployments.kokoro.protocol import KokoroRequest
-from deployments.voice_library.settings import VoiceLibrarySettings
+from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
 from ingress.auth import BearerKeys, key_digest
 from ingress.gateway import create_api
 from ingress.settings import GatewaySettings
 from ingress.speech import service as speech_service
 from ingress.system import router as system_router
 from operations.core import Operations
+from stores.voice_library.settings import VoiceLibrarySettings
 from tests.audio_checks import wav_bytes
 from tests.fake_engines import (
     SAMPLE_RATE,

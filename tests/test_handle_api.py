@@ -4,7 +4,7 @@ import numpy as np
 from ray import serve
 
 from deployments.kokoro.protocol import KokoroRequest
-from deployments.protocol import AudioChunk, SynthesisResult
+from ground.replies import AudioChunk, SynthesisResult
 
 
 @serve.deployment(ray_actor_options={"num_cpus": 0.1})

@@ -9,8 +9,8 @@ import kombu
 import pytest
 import redis
 
-from deployments.jobs.lease import UNACKED_INDEX_KEY, ConsumerLease
-from deployments.jobs.settings import JobsSettings, task_processor_config
+from ingress.jobs.lease import UNACKED_INDEX_KEY, ConsumerLease
+from ingress.jobs.settings import JobsSettings, task_processor_config
 from tests.cluster.harness import JobRedis
 
 VISIBILITY_S = 1.0

@@ -18,15 +18,15 @@ import soundfile
 from fastapi.testclient import TestClient
 from ray.serve.task_consumer import instantiate_adapter_from_config
 
-from deployments.errors import EngineTimeout
-from deployments.jobs.deployment import JobWorker, job_worker
-from deployments.jobs.records import JobRecords
-from deployments.jobs.redis_server import ACTOR_NAME, NAMESPACE
-from deployments.jobs.settings import TASK_NAME, JobsSettings, task_processor_config
-from deployments.voice_library.settings import VoiceLibrarySettings
+from ground.errors import EngineTimeout
 from ingress.auth import BearerKeys, key_digest
 from ingress.gateway import create_api
+from ingress.jobs.records import JobRecords
+from ingress.jobs.redis_server import ACTOR_NAME, NAMESPACE
+from ingress.jobs.settings import TASK_NAME, JobsSettings, task_processor_config
+from ingress.jobs.worker import JobWorker, job_worker
 from ingress.settings import GatewaySettings
+from stores.voice_library.settings import VoiceLibrarySettings
 from tests.audio_checks import DIGITS_GRAMMAR, decode, recognize_digits, spectral_flatness, wav_bytes
 from tests.conftest import APP_NAME, TEST_JOBS
 from tests.fake_engines import FakeChatterbox, FakeConversion, FakeKokoro, fake_handles

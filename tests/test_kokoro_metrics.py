@@ -1,6 +1,6 @@
 """The torch path's queue depth: pieces in Kokoro's request batcher waiting for their forward pass.
 
-(deployments/kokoro/request_batcher.py) @serve.batch runs in a plain asyncio loop, without Serve,
+(deployments/kokoro/piece_batcher.py) @serve.batch runs in a plain asyncio loop, without Serve,
 once it is given a replica context (it only reads max_ongoing_requests, for a warning). Its
 queue belongs to the decorated function and to the first loop that uses it, so this module
 drives PieceBatcher in one loop only. tests/test_torch_serving.py checks /health on a replica.
@@ -17,8 +17,8 @@ import numpy as np
 from ray import serve
 
 from deployments.kokoro.engine import PlannedPiece, RenderedPiece
+from deployments.kokoro.piece_batcher import PieceBatcher
 from deployments.kokoro.protocol import SAMPLE_RATE
-from deployments.kokoro.request_batcher import PieceBatcher
 from deployments.kokoro.settings import BatchingConfig
 
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from deployments.errors import InvalidRequest
 from deployments.kokoro.engine import KokoroEngine
 from deployments.kokoro.g2p import ESPEAK_VOICES, LANG_CODES, Phonemizer
 from deployments.kokoro.onnx_backend import OnnxBackend
 from deployments.kokoro.protocol import SAMPLE_RATE, KokoroRequest, LangCode
+from ground.errors import InvalidRequest
 from ingress.speech.protocol import SpeechRequest
 from tests.audio_checks import spectral_flatness
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("audio", "deployments", "operations", "ingress")
+PACKAGES = ("ground", "audio", "stores", "deployments", "operations", "ingress")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 

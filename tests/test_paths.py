@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from deployments import paths
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.conversion.settings import ConversionSettings
-from deployments.jobs.settings import JobsSettings
 from deployments.kokoro.settings import KokoroSettings
-from deployments.voice_library.settings import VoiceLibrarySettings
+from ground import paths
+from ingress.jobs.settings import JobsSettings
+from stores.voice_library.settings import VoiceLibrarySettings
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from audio.uploads import decode_upload
 from deployments.chatterbox.text import split_chunks
-from deployments.errors import InvalidRequest, PayloadTooLarge, VoiceNotFound
 from deployments.kokoro.text import TextSplitter
 from deployments.kokoro.voices import VoiceCatalog
+from ground.errors import InvalidRequest, PayloadTooLarge, VoiceNotFound
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=9)
 END = st.sampled_from([".", "!", "?", ",", ";", ""])

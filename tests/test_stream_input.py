@@ -23,14 +23,14 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from deployments.protocol import AudioChunk, WordTiming
-from deployments.voice_library.settings import VoiceLibrarySettings
+from ground.replies import AudioChunk, WordTiming
 from ingress.auth import BearerKeys, key_digest
 from ingress.gateway import create_api
 from ingress.realtime.alignment import character_alignment
 from ingress.realtime.sentences import SentenceBuffer
 from ingress.settings import GatewaySettings
 from operations.core import Operations
+from stores.voice_library.settings import VoiceLibrarySettings
 from tests.fake_engines import FakeChatterbox, FakeConversion, FakeKokoro, fake_handles
 from tests.test_gateway_routes import cloned
 

@@ -139,9 +139,9 @@ def test_batch_limits_follow_user_config(kokoro, library):
     # `serve.run` gives every run a new code version, so Serve replaces the replica here; a config
     # deploy (`serve deploy`, KubeRay) that changes only user_config calls `reconfigure` in place.
     first = kokoro.health.remote().result(timeout_s=60)
-    assert first.backend == "torch" and first.max_batch_size == 8
+    assert first.backend == "torch" and first.batching["pieces_per_pass"] == 8
     handle = deploy({"max_batch_size": 4, "batch_wait_timeout_s": 0.2}, library)
     deadline = time.monotonic() + 60
-    while handle.health.remote().result(timeout_s=60).max_batch_size != 4:
+    while handle.health.remote().result(timeout_s=60).batching["pieces_per_pass"] != 4:
         assert time.monotonic() < deadline, "the new user_config did not reach the replica"
         time.sleep(0.5)

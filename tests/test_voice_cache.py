@@ -5,7 +5,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from deployments.chatterbox.voice_cache import VoiceCache
+from ground.voice_cache import VoiceCache
 
 
 def test_the_least_recently_used_goes_first():

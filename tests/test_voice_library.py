@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from deployments.errors import InvalidRequest, VoiceNotFound
-from deployments.voice_library import VoiceLibrary, kokoro_pack_entries, voice_stats
-from deployments.voice_library import store as store_module
+from ground.errors import InvalidRequest, VoiceNotFound
+from stores.voice_library import VoiceLibrary, kokoro_pack_entries, voice_stats
+from stores.voice_library import store as store_module
 
 CLIP = b"RIFF fake clip bytes"  # the library stores clips as given; decoding happens before
 

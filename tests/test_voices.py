@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from deployments.errors import InvalidRequest, VoiceNotFound
 from deployments.kokoro import weights
 from deployments.kokoro.voices import PACK_SHAPE, VoiceCatalog
+from ground.errors import InvalidRequest, VoiceNotFound
 
 
 @pytest.fixture(scope="module")

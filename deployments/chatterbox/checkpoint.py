@@ -21,47 +21,14 @@ from chatterbox.models.voice_encoder import VoiceEncoder
 from chatterbox.tts import ChatterboxTTS, Conditionals
 from safetensors.torch import load_file
 
+from deployments.s3gen.checkpoint import BUILTIN_VOICE, S3GEN_WEIGHTS
+
 VOICE_ENCODER = "ve.safetensors"
 T3_WEIGHTS = "t3_cfg.safetensors"
-S3GEN_WEIGHTS = "s3gen.safetensors"
 TOKENIZER = "tokenizer.json"
 REQUIRED_FILES = (VOICE_ENCODER, T3_WEIGHTS, S3GEN_WEIGHTS, TOKENIZER)
-BUILTIN_VOICE = "conds.pt"
 
 _T3_LAYER = re.compile(r"^tfmr\.layers\.(\d+)\.")
-
-
-class CheckpointMissing(Exception):
-    """No usable checkpoint; the message says why, worded for /health."""
-
-
-def locate(local: Path | None, repo_id: str | None, files: tuple[str, ...] = REQUIRED_FILES) -> Path:
-    """`local` if it holds `files`, else a download of them from `repo_id` if one is set."""
-    problem = "no checkpoint_dir"
-    if local is not None:
-        missing = [name for name in files if not (local / name).is_file()]
-        if not missing:
-            return local
-        problem = f"checkpoint_dir {local} lacks {', '.join(missing)}"
-    if repo_id is None:
-        raise CheckpointMissing(problem)
-    try:
-        return download(repo_id, files)
-    except Exception as exc:
-        raise CheckpointMissing(f"{problem}, and downloading {repo_id} failed: {exc}") from exc
-
-
-def download(repo_id: str, files: tuple[str, ...] = REQUIRED_FILES) -> Path:
-    """Fetch checkpoint files from the Hugging Face hub into its cache; return the local directory."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
-
-    paths = [Path(hf_hub_download(repo_id=repo_id, filename=name)) for name in files]
-    try:
-        hf_hub_download(repo_id=repo_id, filename=BUILTIN_VOICE)
-    except EntryNotFoundError:
-        pass  # a checkpoint without a built-in voice is still whole
-    return paths[0].parent
 
 
 def t3_with_layers(num_layers: int) -> T3:

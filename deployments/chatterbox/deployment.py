@@ -11,19 +11,18 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 from ray import serve
 
-from deployments.chatterbox.batching import ChatterboxBatching
 from deployments.chatterbox.engine import ChatterboxEngine
-from deployments.chatterbox.protocol import CONDITIONALS, ChatterboxRequest, LibraryVoice, PreparedVoice, ReferenceAudio
+from deployments.chatterbox.limits import ChatterboxLimits
+from deployments.chatterbox.protocol import ChatterboxRequest, PreparedVoice
 from deployments.chatterbox.settings import ChatterboxSettings
-from deployments.errors import EngineUnavailable, InvalidRequest
-from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult
-from deployments.voice_library import VoiceLibrary
+from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
+from deployments.s3gen.shell import S3GenDeploymentShell
+from ground.errors import InvalidRequest
+from ground.replies import AudioChunk, SynthesisResult
 
 logger = logging.getLogger("ray.serve")
 
@@ -34,31 +33,18 @@ MAX_ONGOING_REQUESTS = 32
 
 @serve.deployment(name="Chatterbox", max_ongoing_requests=MAX_ONGOING_REQUESTS,
                   ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"TQDM_DISABLE": "1"}}})
-class ChatterboxDeployment:
-    def __init__(self, settings: dict | ChatterboxSettings, library_root: Path | str):
-        self.settings = ChatterboxSettings.model_validate(settings)
-        self.library = VoiceLibrary(Path(library_root))
-        self.engine = ChatterboxEngine(self.settings)
-        self.user_config: dict | None = None
-        # Threads that wait on a request's next chunk (the batchers do the work): one per ongoing
-        # request, so waiting requests never queue behind each other for a thread.
-        self._waiters = ThreadPoolExecutor(max_workers=MAX_ONGOING_REQUESTS, thread_name_prefix="chatterbox-stream")
+class ChatterboxDeployment(S3GenDeploymentShell):
+    engine_name = "chatterbox"
+    settings_model = ChatterboxSettings
+    limits_model = ChatterboxLimits
+    max_ongoing_requests = MAX_ONGOING_REQUESTS
 
-    def reconfigure(self, user_config: dict) -> None:
-        """Batch limits from the serve config's `user_config`; Serve calls this on every change."""
-        batching = ChatterboxBatching.model_validate(user_config)
-        self.user_config = batching.model_dump()
-        if self.engine.available:
-            self.engine.configure(batching)
+    def _engine(self, settings: ChatterboxSettings) -> ChatterboxEngine:
+        return ChatterboxEngine(settings)
 
-    async def batching(self) -> ChatterboxBatching | None:
+    async def batching(self) -> ChatterboxLimits | None:
         """The batch limits in force (None when the engine is unavailable)."""
         return self.engine.t3_batcher.limits if self.engine.available else None
-
-    async def health(self) -> EngineHealth:
-        return EngineHealth(engine="chatterbox", status="ready" if self.engine.available else "unavailable",
-                            backend=self.engine.device or "none", reason=self.engine.reason,
-                            user_config=self.user_config)
 
     async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
         """The prepared voice (serialized conditionals) for a reference clip, ready to store in the library."""
@@ -74,12 +60,11 @@ class ChatterboxDeployment:
         self._require_ready()
         voice = await asyncio.to_thread(self._voice, request)
         audio = await asyncio.to_thread(self.engine.generate, request.text, voice, request.params)
-        loop = asyncio.get_running_loop()
         index = 0
         try:
             while True:
                 started = time.perf_counter()
-                samples = await loop.run_in_executor(self._waiters, next, audio, None)
+                samples = await self._waiting(next, audio, None)
                 if samples is None:
                     return
                 logger.debug("chunk %d: %.2f s of audio in %.2f s", index, len(samples) / self.engine.sr,
@@ -89,10 +74,6 @@ class ChatterboxDeployment:
         finally:  # the client went away: its chunk in flight leaves the batch at the next step
             audio.cancel()
 
-    def _require_ready(self) -> None:
-        if not self.engine.available:
-            raise EngineUnavailable(f"Chatterbox is unavailable: {self.engine.reason}")
-
     def _voice(self, request: ChatterboxRequest):
         voice = request.voice
         if isinstance(voice, ReferenceAudio):
@@ -101,17 +82,13 @@ class ChatterboxDeployment:
         if isinstance(voice, PreparedVoice):
             return self.engine.load_voice(voice.conditionals)
         if isinstance(voice, LibraryVoice):
-            return self._library_voice(voice)
+            return self._library_conditionals(voice)
         if self.settings.default_voice:
             entry = self.library.get(self.settings.default_voice)
-            return self._library_voice(LibraryVoice(entry.voice_id, entry.created_at.isoformat()))
+            return self._library_conditionals(LibraryVoice(entry.voice_id, entry.created_at.isoformat()))
         if self.engine.builtin_voice is not None:
             return self.engine.builtin_voice
         raise InvalidRequest("Chatterbox needs a voice: name a library voice or send reference_audio", param="voice")
 
-    def _library_voice(self, voice: LibraryVoice):
-        # Keyed by version too: a voice deleted and re-created under the same id is never served stale.
-        def read() -> bytes:
-            return self.library.read_artifact(self.library.get(voice.voice_id), CONDITIONALS)
-
-        return self.engine.voice(f"{voice.voice_id}@{voice.version}", read)
+    def _library_conditionals(self, voice: LibraryVoice):
+        return self.engine.voice(*self._library_voice(voice))

@@ -1,6 +1,6 @@
 """The Chatterbox engine without Ray: voices from reference audio, text -> chunks -> audio.
 
-Without its model it stays up as unavailable (deployments.chatterbox.loading).
+Without its model it stays up as unavailable (deployments.s3gen.loading).
 
 Generation is batched across every concurrent call: each chunk of text becomes a T3 stream in the
 replica's T3 batcher (continuous batching of the decode), and its speech tokens an S3Gen job in the
@@ -19,20 +19,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from audio.clips import checked_clip
-from deployments.chatterbox.batching import ChatterboxBatching
-from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
+from deployments.chatterbox.limits import ChatterboxLimits
 from deployments.chatterbox.protocol import ChatterboxParams
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
-from deployments.chatterbox.voice_cache import VoiceCache
-from deployments.errors import InvalidRequest
+from deployments.s3gen.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
+from ground.errors import InvalidRequest
+from ground.voice_cache import VoiceCache
 
 if TYPE_CHECKING:
     from chatterbox.tts import Conditionals
 
     from deployments.chatterbox.model import ChatterboxModel
-    from deployments.chatterbox.s3gen_batch import S3GenBatcher
     from deployments.chatterbox.t3_batcher import T3Batcher
+    from deployments.s3gen.batcher import S3GenBatcher
 
 
 class ChatterboxEngine(CheckpointEngine):
@@ -50,8 +50,8 @@ class ChatterboxEngine(CheckpointEngine):
         try:
             from deployments.chatterbox import checkpoint
             from deployments.chatterbox.model import ChatterboxModel, voice_nbytes
-            from deployments.chatterbox.s3gen_batch import S3GenBatcher
             from deployments.chatterbox.t3_batcher import T3Batcher
+            from deployments.s3gen.batcher import S3GenBatcher
         except ImportError as exc:
             raise Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
         model = ChatterboxModel(self._checkpoint_dir(checkpoint.REQUIRED_FILES), self.device)
@@ -61,11 +61,14 @@ class ChatterboxEngine(CheckpointEngine):
         self.s3gen_batcher = S3GenBatcher(model.s3gen, limits, self.settings.s3gen_steps)
         return model
 
-    def configure(self, batching: ChatterboxBatching) -> None:
+    def configure(self, batching: ChatterboxLimits) -> None:
         """New batch limits for the running batchers (the deployment's user_config)."""
         self._ready()
         self.t3_batcher.configure(batching)
         self.s3gen_batcher.limits = batching
+
+    def batching(self) -> dict[str, float]:
+        return {"t3_rows_per_step": self.t3_batcher.limits.max_batch_rows, **super().batching()}
 
     @property
     def sr(self) -> int:

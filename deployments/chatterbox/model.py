@@ -22,9 +22,9 @@ from chatterbox.tts import Conditionals, punc_norm
 
 from deployments.chatterbox import checkpoint
 from deployments.chatterbox.protocol import ChatterboxParams
-from deployments.chatterbox.s3gen_batch import S3GenJob
 from deployments.chatterbox.t3_batcher import T3Stream
 from deployments.chatterbox.t3_sampling import Sampling
+from deployments.s3gen.batcher import S3GenItem
 
 
 def voice_nbytes(voice: Conditionals) -> int:
@@ -111,8 +111,8 @@ class ChatterboxModel:
         speech = drop_invalid_tokens(t3_tokens)
         return speech[speech < SPEECH_VOCAB_SIZE]
 
-    def s3gen_job(self, speech: torch.Tensor, voice: Conditionals, seed: int) -> S3GenJob:
-        return S3GenJob(speech.to(self.device), voice.gen, seed)
+    def s3gen_job(self, speech: torch.Tensor, voice: Conditionals, seed: int) -> S3GenItem:
+        return S3GenItem(speech.to(self.device), voice.gen, seed)
 
     def watermark(self, wav: np.ndarray) -> np.ndarray:
         return self._tts.watermarker.apply_watermark(wav, sample_rate=self.sr).astype(np.float32, copy=False)

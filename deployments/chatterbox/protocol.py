@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-CONDITIONALS = "conditionals.pt"  # a prepared voice's artifact in the voice library (Conditionals.save)
+from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
 
 
 class ChatterboxParams(BaseModel):
@@ -26,22 +25,6 @@ class ChatterboxParams(BaseModel):
     chunk_size: int | None = Field(None, ge=1, le=100, description="Words per generated chunk (the streaming "
                                    "unit); unset: the deployment's default.")
     no_watermark: bool = Field(False, description="Skip the Perth watermark that marks the audio as generated.")
-
-
-@dataclass
-class LibraryVoice:
-    """A voice stored in the voice library; `version` changes when the voice is re-created under the same id."""
-
-    voice_id: str
-    version: str
-
-
-@dataclass
-class ReferenceAudio:
-    """A one-off reference clip (zero-shot cloning in a single request): float32 mono samples."""
-
-    samples: np.ndarray
-    sample_rate: int
 
 
 @dataclass

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from deployments.chatterbox.batching import T3Limits
-from deployments.chatterbox.futures import settle
+from deployments.chatterbox.limits import T3Limits
 from deployments.chatterbox.t3_decoder import T3Decoder
 from deployments.chatterbox.t3_sampling import Sampling, StreamDraws, next_tokens
-from deployments.errors import InvalidRequest
+from ground.errors import InvalidRequest
+from ground.futures import settle
 
 logger = logging.getLogger(__name__)
 

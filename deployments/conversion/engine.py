@@ -1,6 +1,6 @@
 """The voice conversion engine without Ray: target voices, and input speech converted piece by piece.
 
-Without S3Gen it stays up as unavailable, like the Chatterbox engine (deployments.chatterbox.loading).
+Without S3Gen it stays up as unavailable, like the Chatterbox engine (deployments.s3gen.loading).
 
 The pieces of an input go to the replica's S3Gen batcher together, so a long input is rendered
 in batches of its own pieces (as the batch limits allow), and pieces of concurrent conversions
@@ -19,17 +19,17 @@ import numpy as np
 import soxr
 
 from audio.clips import checked_clip
-from deployments.chatterbox.batching import S3GenLimits
-from deployments.chatterbox.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
-from deployments.chatterbox.voice_cache import VoiceCache
 from deployments.conversion.pieces import joined, split_at_pauses
 from deployments.conversion.protocol import MIN_INPUT_SEC, ConvertedPiece
 from deployments.conversion.settings import ConversionSettings
-from deployments.errors import InvalidRequest
+from deployments.s3gen.limits import S3GenLimits
+from deployments.s3gen.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
+from ground.errors import InvalidRequest
+from ground.voice_cache import VoiceCache
 
 if TYPE_CHECKING:
-    from deployments.chatterbox.s3gen_batch import S3GenBatcher
     from deployments.conversion.model import ConversionModel, Target
+    from deployments.s3gen.batcher import S3GenBatcher
 
 
 class ConversionEngine(CheckpointEngine):
@@ -44,9 +44,9 @@ class ConversionEngine(CheckpointEngine):
 
     def _build(self) -> ConversionModel:
         try:
-            from deployments.chatterbox import checkpoint
-            from deployments.chatterbox.s3gen_batch import S3GenBatcher
             from deployments.conversion.model import ConversionModel, target_nbytes
+            from deployments.s3gen import checkpoint
+            from deployments.s3gen.batcher import S3GenBatcher
         except ImportError as exc:
             raise Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
         model = ConversionModel(self._checkpoint_dir((checkpoint.S3GEN_WEIGHTS,)), self.device)

@@ -18,7 +18,7 @@ from chatterbox.models.s3tokenizer import S3_SR
 from chatterbox.tts import Conditionals
 from chatterbox.vc import ChatterboxVC
 
-from deployments.chatterbox.s3gen_batch import S3GenJob
+from deployments.s3gen.batcher import S3GenItem
 
 Target = dict  # S3Gen's reference dict: prompt tokens and mel frames, speaker embedding
 
@@ -48,7 +48,7 @@ class ConversionModel:
     def s3gen(self):
         return self._vc.s3gen
 
-    def job(self, wav: np.ndarray, target: Target) -> S3GenJob:
+    def job(self, wav: np.ndarray, target: Target) -> S3GenItem:
         """The S3Gen job that speaks `wav` (16 kHz) in the target's voice."""
         s3gen = self._vc.s3gen
         # Padded to whole 40 ms tokens, so that the last partial token is heard too.
@@ -56,7 +56,7 @@ class ConversionModel:
         with torch.inference_mode():
             tokens, _ = s3gen.tokenizer(padded.to(self.device))
         # A fixed seed for S3Gen's starting noise: the same input and target give the same audio.
-        return S3GenJob(tokens[0], target, seed=0)
+        return S3GenItem(tokens[0], target, seed=0)
 
     @staticmethod
     def fit(out: np.ndarray, wav: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deployments.chatterbox.protocol import LibraryVoice, ReferenceAudio
+from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
 
 MIN_INPUT_SEC = 0.5  # S3Gen's tokens are 40 ms each: anything shorter is hardly a word
 
@@ -16,7 +16,7 @@ MIN_INPUT_SEC = 0.5  # S3Gen's tokens are 40 ms each: anything shorter is hardly
 class S3GenRequest:
     """Speech to re-speak in the target's voice, float32 mono `samples` at `sample_rate`.
 
-    The answer is a deployments.protocol.SynthesisResult at 24 kHz, as long as the input;
+    The answer is a ground.replies.SynthesisResult at 24 kHz, as long as the input;
     its `pieces` says how many pieces a long input was converted in.
     """
 

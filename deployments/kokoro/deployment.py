@@ -1,7 +1,7 @@
 """Ray Serve deployment for Kokoro: a thin shell over KokoroEngine and its backend.
 
 Pieces run either through the deadline scheduler (scheduler.py; onnx: one piece per inference
-thread) or, on a backend that batches requests, through the request batcher (request_batcher.py;
+thread) or, on a backend that batches requests, through the request batcher (piece_batcher.py;
 torch: pieces from all requests share forward passes).
 """
 
@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator
 import numpy as np
 from ray import serve
 
-from deployments.errors import EngineUnavailable
 from deployments.kokoro import metrics
 from deployments.kokoro.engine import KokoroEngine, PlannedPiece, RenderedPiece
+from deployments.kokoro.piece_batcher import PieceBatcher
 from deployments.kokoro.protocol import SAMPLE_RATE, KokoroRequest, VoiceInfo
-from deployments.kokoro.request_batcher import PieceBatcher
 from deployments.kokoro.scheduler import InferenceScheduler
 from deployments.kokoro.settings import BatchingConfig, KokoroSettings
-from deployments.protocol import AudioChunk, EngineHealth, SynthesisResult, WordTiming
+from ground.errors import EngineUnavailable
+from ground.replies import AudioChunk, EngineHealth, SynthesisResult, WordTiming
 
 logger = logging.getLogger("ray.serve")
 
@@ -107,9 +107,15 @@ class KokoroDeployment:
             backend=self.settings.backend,
             reason=self.unavailable_reason,
             queued_pieces=self.queued_pieces,
-            max_batch_size=self.batcher.config.max_batch_size if self.batcher else 1,
+            batching=self._batching(),
             user_config=self.user_config,
         )
+
+    def _batching(self) -> dict[str, float]:
+        if self.batcher is None:  # the ONNX backend: one piece per pass, several passes side by side
+            return {"pieces_per_pass": 1}
+        config = self.batcher.config
+        return {"pieces_per_pass": config.max_batch_size, "batch_wait_s": config.batch_wait_timeout_s}
 
     async def voices(self) -> list[VoiceInfo]:
         self._require_ready()

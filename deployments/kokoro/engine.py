@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from deployments.errors import InvalidRequest
 from deployments.kokoro import weights
 from deployments.kokoro.g2p import Phonemizer, SpokenWord
 from deployments.kokoro.protocol import SAMPLE_RATE, KokoroRequest, VoiceInfo
 from deployments.kokoro.text import Piece, TextSplitter
-from deployments.protocol import WordTiming
+from ground.errors import InvalidRequest
+from ground.replies import WordTiming
 
 if TYPE_CHECKING:  # importing torch is slow; the onnx backend does not need it
     from deployments.kokoro.torch_backend import TimedAudio

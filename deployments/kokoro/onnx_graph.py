@@ -26,7 +26,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from deployments.atomic_files import atomic_path
+from ground.atomic_files import atomic_path
 
 # Bump when the rewrite changes, so that models built by an older rewrite are not reused.
 REWRITE_VERSION = 1

@@ -1,6 +1,6 @@
 """Typed handle API of the Kokoro deployment: what other Ray Serve applications send and get.
 
-Replies use the engine-neutral types of deployments.protocol (audio, stream chunks, health)."""
+Replies use the engine-neutral types of ground.replies (audio, stream chunks, health)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Configuration of the Kokoro deployment, read from the serve config's `args`.
 
-Relative paths are from the data root (deployments/paths.py).
+Relative paths are from the data root (ground/paths.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from deployments import paths
+from ground import paths
 
 OPENAI_ALIASES_FILE = Path("voices/openai_aliases.json")
 

@@ -42,8 +42,8 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from deployments.atomic_files import atomic_path, write_atomically
 from deployments.kokoro import weights
+from ground.atomic_files import atomic_path, write_atomically
 
 # Bump when the conversion changes, so that files written by an older converter are rebuilt.
 CONVERTER_VERSION = 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deployments.errors import InvalidRequest, VoiceNotFound
+from ground.errors import InvalidRequest, VoiceNotFound
 
 PACK_SHAPE = (510, 1, 256)
 _BLEND_PART = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\(\s*([0-9]*\.?[0-9]+)\s*\))?\s*$")

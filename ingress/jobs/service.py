@@ -14,10 +14,10 @@ import uuid
 
 from ray.serve.task_consumer import instantiate_adapter_from_config
 
-from deployments.jobs.records import JobRecord, JobRecords
-from deployments.jobs.settings import TASK_NAME, JobsSettings, task_processor_config
 from ingress.errors import APIError
 from ingress.jobs.protocol import FINAL_STATUSES, JobStatusResponse
+from ingress.jobs.records import JobRecord, JobRecords
+from ingress.jobs.settings import TASK_NAME, JobsSettings, task_processor_config
 
 logger = logging.getLogger("ray.serve")
 MAX_ERROR_CHARS = 500

@@ -1,4 +1,4 @@
-"""ElevenLabs' character alignment from the word timings an engine reports (deployments.protocol.WordTiming).
+"""ElevenLabs' character alignment from the word timings an engine reports (ground.replies.WordTiming).
 
 Only what the engine measured is used: a word's span is shared evenly by its characters, and the spaces and
 punctuation between two words share the gap between them (before the first word: from the chunk's start;
@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from deployments.protocol import WordTiming
+from ground.replies import WordTiming
 from ingress.realtime.protocol import CharacterAlignment
 
 

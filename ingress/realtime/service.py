@@ -21,8 +21,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from audio.output import AudioOutput
-from deployments.errors import EngineError, InvalidRequest, VoiceNotFound, describe_validation_error
-from deployments.protocol import AudioChunk
+from ground.errors import EngineError, InvalidRequest, VoiceNotFound, describe_validation_error
+from ground.replies import AudioChunk
 from ingress.auth import BearerKeys
 from ingress.realtime.alignment import character_alignment
 from ingress.realtime.protocol import (

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 
 from audio.output import AudioOutput
-from deployments.errors import InvalidRequest
+from ground.errors import InvalidRequest
 from ingress.dependencies import Core, Settings, json_body
 from ingress.simple.protocol import SynthesizeRequest, VoicesResponse
 from operations.speech import SpeakRequest

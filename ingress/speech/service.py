@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 from audio.output import AudioOutput
 from audio.uploads import AudioUpload
-from deployments.errors import InvalidRequest
+from ground.errors import InvalidRequest
 from ingress.errors import ErrorResponse, error_model
 from ingress.settings import GatewaySettings
 from ingress.speech.protocol import (

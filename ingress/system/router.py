@@ -12,7 +12,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from deployments.errors import EngineError
+from ground.errors import EngineError
 from ingress.dependencies import Core
 from operations.engines import EngineClient
 

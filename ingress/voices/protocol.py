@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from deployments.voice_library import Description, Gender, VoiceEntry, VoiceName, VoiceStats
 from ingress.json_body import JsonBody
+from stores.voice_library import Description, Gender, VoiceEntry, VoiceName, VoiceStats
 
 
 class VoiceList(BaseModel):

@@ -11,7 +11,6 @@ from starlette.datastructures import UploadFile
 
 from audio.output import AudioOutput
 from audio.uploads import AudioUpload
-from deployments.voice_library import VoiceEntry, voice_stats
 from ingress.dependencies import (
     FORM_TYPES,
     Core,
@@ -24,6 +23,7 @@ from ingress.dependencies import (
 from ingress.errors import APIError
 from ingress.voices.protocol import ClonedVoice, CloneVoiceRequest, DeletedVoice, VoiceList, VoiceUpdate
 from operations.voices import CloneRequest
+from stores.voice_library import VoiceEntry, voice_stats
 
 router = APIRouter(tags=["Voice library"])
 _CLIP_FIELDS = ("file", "audio")  # the multipart field that carries the reference clip

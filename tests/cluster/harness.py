@@ -26,8 +26,8 @@ import httpx
 import yaml
 from ray.cluster_utils import Cluster
 
-from deployments.jobs.redis_server import redis_server_binary, wait_until_ready
-from deployments.network import free_port
+from ground.network import free_port
+from ingress.jobs.redis_server import redis_server_binary, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVE = str(Path(sys.executable).parent / "serve")

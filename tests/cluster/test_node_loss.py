@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from deployments.jobs.records import JobRecords
+from ingress.jobs.records import JobRecords
 from tests.cluster.harness import Repeating
 from tests.test_jobs import poll, submit
 

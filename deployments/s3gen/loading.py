@@ -1,6 +1,6 @@
-"""An engine over a model from the Chatterbox checkpoint that may not be there.
+"""An engine over an S3Gen-based model whose checkpoint may not be there.
 
-Such an engine (Chatterbox, voice conversion) still constructs when its model cannot load (no
+Such an engine (the Chatterbox models, voice conversion) still constructs when its model cannot load (no
 checkpoint, chatterbox-tts not installed, no GPU where one was asked for): it reports why in
 `health()` and every call raises EngineUnavailable with that reason, so the rest of the
 application keeps serving.
@@ -12,17 +12,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
-from deployments.errors import EngineUnavailable
+from ground.errors import EngineUnavailable
 
 logger = logging.getLogger(__name__)
 
 MIN_REFERENCE_SEC = 1.0
-# Ray sets OMP_NUM_THREADS to a replica's num_cpus, rounded down and at least 1: a replica that
-# reserves a tenth of a CPU (the laptop config) would run torch on one thread.
-TorchThreads = Field(0, ge=0, description="CPU threads for torch in this replica (0: as Ray set them, the "
-                     "replica's num_cpus rounded down, at least 1).")
 
 
 class Unavailable(Exception):
@@ -31,7 +25,7 @@ class Unavailable(Exception):
 
 class CheckpointEngine:
     """Subclasses name themselves and implement `_build` (the model on `self.device`); their settings
-    carry checkpoint_dir, hub_repo, device, torch_threads and max_reference_duration_sec."""
+    are a deployments.s3gen.settings.CheckpointSettings."""
 
     model_name = ""  # in "the <model> model failed to load"
     service_name = ""  # in "<service> is unavailable"
@@ -78,7 +72,7 @@ class CheckpointEngine:
 
     def _checkpoint_dir(self, files: tuple[str, ...]) -> Path:
         """The configured checkpoint directory, or a download, holding `files`."""
-        from deployments.chatterbox import checkpoint  # imports chatterbox-tts: only once it is known to load
+        from deployments.s3gen import checkpoint
 
         try:
             return checkpoint.locate(self.settings.checkpoint_dir, self.settings.hub_repo, files)
@@ -93,6 +87,11 @@ class CheckpointEngine:
     @property
     def available(self) -> bool:
         return self._model is not None
+
+    def batching(self) -> dict[str, float]:
+        """How the replica's S3Gen batcher groups work, for /health (subclasses add their own stages)."""
+        limits = self.s3gen_batcher.limits
+        return {"s3gen_items_per_pass": limits.s3gen_max_batch, "s3gen_frames_per_pass": limits.s3gen_max_batch_frames}
 
     def health(self) -> dict:
         return {"available": self.available, "reason": self.reason, "device": self.device}

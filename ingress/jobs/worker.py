@@ -20,14 +20,14 @@ from ray.serve.deployment import Deployment
 from ray.serve.handle import DeploymentHandle
 from ray.serve.task_consumer import task_consumer, task_handler
 
-from deployments.jobs.control import JobCancelled, JobControl
-from deployments.jobs.dialect import JobDialect
-from deployments.jobs.lease import ConsumerLease
-from deployments.jobs.protocol import JobFailed
-from deployments.jobs.records import JobRecords
-from deployments.jobs.settings import TASK_NAME, JobsSettings, autoscaling_config, task_processor_config
-from deployments.voice_library.settings import VoiceLibrarySettings
+from ingress.jobs.control import JobCancelled, JobControl
+from ingress.jobs.dialect import JobDialect
+from ingress.jobs.lease import ConsumerLease
+from ingress.jobs.payloads import JobFailed
+from ingress.jobs.records import JobRecords
+from ingress.jobs.settings import TASK_NAME, JobsSettings, autoscaling_config, task_processor_config
 from operations.core import Operations
+from stores.voice_library.settings import VoiceLibrarySettings
 
 CHECK_INTERVAL_S = 0.5  # how often a running job looks for its cancellation and its deadline
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from deployments.jobs.protocol import JobFailed
-from deployments.jobs.records import JobRecords
+from ingress.jobs.payloads import JobFailed
+from ingress.jobs.records import JobRecords
 
 
 class JobCancelled(Exception):

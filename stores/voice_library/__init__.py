@@ -1,6 +1,6 @@
 """One voice library for every engine: stored (cloned) voices on disk, plus Kokoro's packs."""
 
-from deployments.voice_library.entry import (
+from stores.voice_library.entry import (
     Description,
     Gender,
     VoiceEntry,
@@ -9,8 +9,8 @@ from deployments.voice_library.entry import (
     name_key,
     voice_stats,
 )
-from deployments.voice_library.packs import kokoro_pack_entries
-from deployments.voice_library.store import VoiceLibrary
+from stores.voice_library.packs import kokoro_pack_entries
+from stores.voice_library.store import VoiceLibrary
 
 __all__ = ["Description", "Gender", "VoiceEntry", "VoiceLibrary", "VoiceName", "VoiceStats",
            "kokoro_pack_entries", "name_key", "voice_stats"]

@@ -26,7 +26,7 @@ import ray
 import redis
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from deployments.network import free_port
+from ground.network import free_port
 
 logger = logging.getLogger("ray.serve")
 ACTOR_NAME = "chorus-redis"

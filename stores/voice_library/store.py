@@ -27,9 +27,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from deployments.atomic_files import write_atomically
-from deployments.errors import InvalidRequest, VoiceNotFound, describe_validation_error
-from deployments.voice_library.entry import VoiceEntry, name_key
+from ground.atomic_files import write_atomically
+from ground.errors import InvalidRequest, VoiceNotFound, describe_validation_error
+from stores.voice_library.entry import VoiceEntry, name_key
 
 logger = logging.getLogger("ray.serve")
 

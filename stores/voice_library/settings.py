@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from deployments import paths
+from ground import paths
 
 
 class VoiceLibrarySettings(BaseModel):

@@ -1,4 +1,4 @@
-"""The jobs' own wire: the `input` of each operation and the `output` it produces.
+"""The job payloads: the `input` of each operation and the `output` it produces.
 
 Shapes follow the hosted Chatterbox job API that clients already speak. Inputs ignore fields
 they do not know, as that API does (clients send one payload shape for several modes).
@@ -10,9 +10,9 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
-from deployments.errors import describe_validation_error
-from deployments.voice_library import Description, Gender, VoiceName
+from ground.errors import describe_validation_error
 from operations.conversion import TransferInfo, TransferMode
+from stores.voice_library import Description, Gender, VoiceName
 
 TtsMode = Literal["basic", "streaming", "streaming_voice_cloning"]
 

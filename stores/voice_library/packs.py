@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from deployments.voice_library.entry import VoiceEntry
+from stores.voice_library.entry import VoiceEntry
 
 # Kokoro names packs `<language><gender>_<name>`, for example `jf_alpha`: Japanese, female.
 _PACK_NAME = re.compile(r"([a-z])([fm])_")

@@ -45,7 +45,9 @@ class EngineHealth:
     backend: str
     reason: str | None = None
     queued_pieces: int = 0
-    max_batch_size: int = 1  # pieces per forward pass (Kokoro's torch backend batches)
+    # How this replica batches, in its engine's own terms (Kokoro: pieces per forward pass; Chatterbox:
+    # T3 rows per decode step, S3Gen items and mel frames per pass); empty while it cannot serve.
+    batching: dict[str, float] = field(default_factory=dict)
     # The serve config's user_config in force on this replica, validated (None until Serve applies one):
     # how an operator sees that a live `serve deploy` reached the replicas.
     user_config: dict | None = None

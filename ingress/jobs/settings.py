@@ -8,8 +8,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ray.serve.schema import CeleryAdapterConfig, TaskProcessorConfig
 
-from deployments import paths
-from deployments.jobs.lease import UNACKED_INDEX_KEY
+from ground import paths
+from ingress.jobs.lease import UNACKED_INDEX_KEY
 
 TASK_NAME = "chorus.job"
 AUTOSCALING_POLICY = "ray.serve.async_inference_autoscaling_policy:AsyncInferenceAutoscalingPolicy"
@@ -53,7 +53,7 @@ class JobsSettings(BaseModel):
                                  "max_job_s.")
     visibility_timeout_s: float = Field(120, gt=0, description="A job whose consumer is gone (its node lost, its "
                                         "replica killed) is handed out again after this long. A live consumer renews "
-                                        "its hold on the jobs it has taken (deployments/jobs/lease.py), so this does "
+                                        "its hold on the jobs it has taken (ingress/jobs/lease.py), so this does "
                                         "not limit how long a job may run or wait in its consumer.")
     restore_interval_s: float = Field(10, gt=0, description="How often consumers look for such abandoned jobs.")
     result_expiry_s: int = Field(1800, ge=1, description="Results (and the job's status) are kept this long.")

@@ -21,9 +21,9 @@ import numpy as np
 from audio.output import AudioOutput
 from audio.uploads import AudioUpload
 from deployments.conversion.protocol import ConvertedPiece
-from deployments.errors import EngineError, is_final
-from deployments.jobs.control import JobControl
-from deployments.jobs.protocol import (
+from ground.errors import EngineError, is_final
+from ingress.jobs.control import JobControl
+from ingress.jobs.payloads import (
     AudioResponse,
     ClonedVoiceInfo,
     ConversionJobRequest,
@@ -38,7 +38,7 @@ from deployments.jobs.protocol import (
     VoiceStats,
     parse_input,
 )
-from deployments.jobs.settings import JobsSettings
+from ingress.jobs.settings import JobsSettings
 from operations.conversion import ConvertRequest
 from operations.core import Operations
 from operations.speech import SpeakRequest

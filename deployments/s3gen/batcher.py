@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from deployments.chatterbox.batching import S3GenLimits
-from deployments.chatterbox.futures import settle
+from deployments.s3gen.limits import S3GenLimits
+from ground.futures import settle
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ HIFT_TAIL_FRAMES = 8
 
 
 @dataclass(eq=False)
-class S3GenJob:
+class S3GenItem:
     tokens: torch.Tensor  # 1-D speech tokens
     reference: dict  # S3Gen's reference dict: prompt_token, prompt_feat, embedding (never modified here)
     seed: int
@@ -49,7 +49,7 @@ class S3GenJob:
         return 2 * (self.reference["prompt_token"].shape[-1] + self.tokens.shape[-1])
 
 
-def _encode(s3gen, jobs: list[S3GenJob]) -> tuple[torch.Tensor, list[int]]:
+def _encode(s3gen, jobs: list[S3GenItem]) -> tuple[torch.Tensor, list[int]]:
     """The decoder's mu for every job, (batch, 80, longest) and zero past each job's own frames, and
     each job's frame count. Each job's prompt tokens go before its own; the encoder masks attention by
     length (as the package batches it), and every job, alone or not, is followed by at least
@@ -70,7 +70,7 @@ def _encode(s3gen, jobs: list[S3GenJob]) -> tuple[torch.Tensor, list[int]]:
     return mu, frames
 
 
-def render(s3gen, jobs: list[S3GenJob], steps: int = CFM_STEPS) -> list[np.ndarray]:
+def render(s3gen, jobs: list[S3GenItem], steps: int = CFM_STEPS) -> list[np.ndarray]:
     """Float32 mono audio at 24 kHz for each job, in order; `steps` Euler steps of the CFM decoder."""
     device, dtype, flow = s3gen.device, s3gen.dtype, s3gen.flow
     with torch.inference_mode():
@@ -135,19 +135,19 @@ class S3GenBatcher:
         self._s3gen = s3gen
         self.limits = limits
         self._steps = steps
-        self._waiting: deque[tuple[S3GenJob, Future]] = deque()
+        self._waiting: deque[tuple[S3GenItem, Future]] = deque()
         self._wake = threading.Condition()
         self._closed = False
         self.batch_sizes: list[int] = []  # of every pass, for tests and the benchmark
         self._thread = threading.Thread(target=self._loop, name="s3gen-batcher", daemon=True)
         self._thread.start()
 
-    def submit(self, job: S3GenJob) -> Future:
+    def submit(self, job: S3GenItem) -> Future:
         """A future of the job's audio (float32, 24 kHz)."""
         (future,) = self.submit_all([job])
         return future
 
-    def submit_all(self, jobs: list[S3GenJob]) -> list[Future]:
+    def submit_all(self, jobs: list[S3GenItem]) -> list[Future]:
         """Futures of several jobs queued at once (the pieces of one input), so that they share a pass."""
         futures = [Future() for _ in jobs]
         with self._wake:

@@ -1,1 +1,0 @@
-"""Asynchronous jobs: the RunPod-style job queue on Ray Serve task consumers."""

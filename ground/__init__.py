@@ -1,0 +1,1 @@
+"""Ground: what every layer may import (errors, paths, atomic files, network, the engines' replies)."""

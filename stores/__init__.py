@@ -1,0 +1,1 @@
+"""Stores: persistent state that every replica shares (the voice library)."""
