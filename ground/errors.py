@@ -1,4 +1,5 @@
-"""The errors of every layer below the front ends: engines, the voice library, the operations core.
+"""The errors of every layer below the front ends (engines, the voice library, the operations core), each
+with the HTTP status a front end answers it with (`http_status`).
 
 Front ends translate them: the gateway into an HTTP status in OpenAI's error shape, the job
 worker into a failed job (4xx and an engine that cannot load) or a retry (the rest). They
@@ -9,8 +10,8 @@ names the request field at fault, `code` is a short machine-readable reason.
 from __future__ import annotations
 
 
-class EngineError(Exception):
-    status_code = 500
+class ServiceError(Exception):
+    http_status = 500
     default_code: str | None = None
     retry_after_s: int | None = None  # transient: a client may try again after this long
 
@@ -24,10 +25,10 @@ class EngineError(Exception):
         return self.message
 
 
-class InvalidRequest(EngineError):
+class InvalidRequest(ServiceError):
     """The request cannot be served as asked (bad voice spec, text with nothing to say, ...)."""
 
-    status_code = 400
+    http_status = 400
 
 
 class AudioTooLong(InvalidRequest):
@@ -36,52 +37,52 @@ class AudioTooLong(InvalidRequest):
     default_code = "audio_too_long"
 
 
-class VoiceNotFound(InvalidRequest):
+class UnknownVoice(InvalidRequest):
     """A request names a voice that no library and no engine has."""
 
     def __init__(self, message: str, param: str | None = "voice", code: str | None = None):
         super().__init__(message, param, code)
 
 
-class NoSuchVoice(VoiceNotFound):
+class VoiceNotFound(UnknownVoice):
     """A voice looked up as a resource (its own route, a conversion target) does not exist: 404."""
 
-    status_code = 404
+    http_status = 404
     default_code = "voice_not_found"
 
 
-class PayloadTooLarge(EngineError):
+class PayloadTooLarge(ServiceError):
     """An upload over its size limit."""
 
-    status_code = 413
+    http_status = 413
     default_code = "request_too_large"
 
 
-class EngineUnavailable(EngineError):
+class EngineUnavailable(ServiceError):
     """The engine could not load (no weights, no device); other engines keep serving. Retrying does not help."""
 
-    status_code = 503
+    http_status = 503
     default_code = "engine_unavailable"
 
 
-class EngineUnreachable(EngineError):
+class EngineUnreachable(ServiceError):
     """The engine's replicas did not answer (restarting, overloaded, gone): worth retrying shortly."""
 
-    status_code = 503
+    http_status = 503
     default_code = "engine_unreachable"
     retry_after_s = 5
 
 
-class EngineTimeout(EngineError):
+class EngineTimeout(ServiceError):
     """The engine did not answer within the caller's time limit."""
 
-    status_code = 504
+    http_status = 504
     default_code = "timeout"
 
 
-def is_final(error: EngineError) -> bool:
+def is_final(error: ServiceError) -> bool:
     """Whether asking again unchanged gives the same failure (a bad request, an engine without weights)."""
-    return error.status_code < 500 or isinstance(error, EngineUnavailable)
+    return error.http_status < 500 or isinstance(error, EngineUnavailable)
 
 
 def describe_validation_error(error: dict, noun: str = "parameter") -> tuple[str, str | None]:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ground.errors import EngineError, describe_validation_error
+from ground.errors import ServiceError, describe_validation_error
 from ingress import metrics
 
 logger = logging.getLogger("ray.serve")
@@ -62,14 +62,14 @@ def error_model(status_code: int, message: str, param: str | None = None, code: 
     return ErrorResponse(error=ErrorDetail(message=message, type=error_type, param=param, code=code))
 
 
-def as_api_error(error: APIError | EngineError) -> APIError:
+def as_api_error(error: APIError | ServiceError) -> APIError:
     if isinstance(error, APIError):
         return error
     headers = {"Retry-After": str(error.retry_after_s)} if error.retry_after_s else None
-    return APIError(error.status_code, error.message, error.param, error.code, headers)
+    return APIError(error.http_status, error.message, error.param, error.code, headers)
 
 
-def error_response(error: APIError | EngineError) -> JSONResponse:
+def error_response(error: APIError | ServiceError) -> JSONResponse:
     error = as_api_error(error)
     body = error_model(error.status_code, error.message, error.param, error.code)
     return JSONResponse(body.model_dump(), status_code=error.status_code, headers=error.headers)
@@ -121,8 +121,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _api_error(_: Request, error: APIError) -> JSONResponse:
         return error_response(error)
 
-    @app.exception_handler(EngineError)
-    async def _engine_error(_: Request, error: EngineError) -> JSONResponse:
+    @app.exception_handler(ServiceError)
+    async def _engine_error(_: Request, error: ServiceError) -> JSONResponse:
         return error_response(error)
 
     @app.exception_handler(RequestValidationError)

@@ -1,6 +1,6 @@
 """Clients of the engine deployments: typed calls with a time limit, engine errors passed on intact.
 
-Whatever a call raises leaves here as an EngineError: the replica's own error as it raised it,
+Whatever a call raises leaves here as an ServiceError: the replica's own error as it raised it,
 EngineTimeout past the time limit, EngineUnreachable when Ray could not deliver the call.
 """
 
@@ -17,17 +17,17 @@ from deployments.chatterbox.protocol import ChatterboxRequest
 from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
 from deployments.s3gen.protocol import ReferenceAudio
-from ground.errors import EngineError, EngineTimeout, EngineUnreachable
+from ground.errors import EngineTimeout, EngineUnreachable, ServiceError
 from ground.replies import AudioChunk, EngineHealth, SynthesisResult
 from operations import metrics
 
 
-def engine_error(error: BaseException) -> EngineError:
+def engine_error(error: BaseException) -> ServiceError:
     """Ray wraps what a replica raises (the original is its `cause`); anything else means no replica answered."""
-    if isinstance(error, EngineError):
+    if isinstance(error, ServiceError):
         return error
     cause = getattr(error, "cause", None)
-    if isinstance(cause, EngineError):
+    if isinstance(cause, ServiceError):
         return cause
     return EngineUnreachable(f"Engine unreachable: {type(error).__name__}")
 
@@ -95,7 +95,7 @@ class TextEngineClient(EngineClient):
         try:
             first = await self._next(generator)
             if first is None:
-                raise EngineError(f"The {self.engine} engine returned no audio")
+                raise ServiceError(f"The {self.engine} engine returned no audio")
         except BaseException:
             generator.cancel()
             raise

@@ -16,16 +16,16 @@ from audio.uploads import AudioUpload, DecodedAudio, decode_audio_upload
 from deployments.chatterbox.protocol import ChatterboxRequest, PreparedVoice
 from deployments.kokoro.protocol import VoiceInfo
 from deployments.s3gen.protocol import CONDITIONALS, LibraryVoice, ReferenceAudio
-from ground.errors import EngineError, InvalidRequest, NoSuchVoice, VoiceNotFound
+from ground.errors import InvalidRequest, ServiceError, UnknownVoice, VoiceNotFound
 from ground.replies import SynthesisResult
 from operations.engines import ChatterboxClient, KokoroClient
 from stores.voice_library import VoiceEntry, VoiceLibrary, kokoro_pack_entries, name_key
 from stores.voice_library.settings import VoiceLibrarySettings
 
 
-def not_found(key: str, param: str, by_id: bool = False, resource: bool = False) -> VoiceNotFound:
+def not_found(key: str, param: str, by_id: bool = False, resource: bool = False) -> UnknownVoice:
     """The one wording of an unknown voice; `resource`: looked up as a thing of its own (a 404)."""
-    error = NoSuchVoice if resource else VoiceNotFound
+    error = VoiceNotFound if resource else UnknownVoice
     return error(f"Voice '{key}' not found in any library" + (" (no voice has that id)" if by_id else ""), param)
 
 
@@ -61,7 +61,7 @@ class VoiceOperations:
         """Kokoro's packs; none while Kokoro is down (the library still lists)."""
         try:
             return await self.kokoro.voices()
-        except EngineError:
+        except ServiceError:
             return []
 
     async def list(self) -> list[VoiceEntry]:
@@ -74,7 +74,7 @@ class VoiceOperations:
         """The library voice `key` names (by id only when `by_id`), or None."""
         try:
             entry = await asyncio.to_thread(self.library.get, key)
-        except VoiceNotFound:
+        except UnknownVoice:
             return None
         return entry if not by_id or entry.voice_id == key else None  # the library also finds names
 
@@ -104,9 +104,9 @@ class VoiceOperations:
         """A library operation on a stored voice; Kokoro packs are read-only, so they are not found here."""
         try:
             return await asyncio.to_thread(operation, *args, **kwargs)
-        except NoSuchVoice:
-            raise
         except VoiceNotFound:
+            raise
+        except UnknownVoice:
             raise not_found(args[0], "voice_id", resource=True) from None
 
     async def _check_not_kokoro(self, name: str) -> None:

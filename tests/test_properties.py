@@ -16,7 +16,7 @@ from audio.uploads import decode_upload
 from deployments.chatterbox.text import split_chunks
 from deployments.kokoro.text import TextSplitter
 from deployments.kokoro.voices import VoiceCatalog
-from ground.errors import InvalidRequest, PayloadTooLarge, VoiceNotFound
+from ground.errors import InvalidRequest, PayloadTooLarge, UnknownVoice
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=9)
 END = st.sampled_from([".", "!", "?", ",", ";", ""])
@@ -74,7 +74,7 @@ def test_any_voice_spec_resolves_or_is_a_clear_400(spec):
     catalog = VoiceCatalog(PACKS, {})
     try:
         pack = catalog.resolve(spec)
-    except VoiceNotFound as error:
+    except UnknownVoice as error:
         assert error.param == "voice" and "not found" in error.message
     except InvalidRequest as error:
         assert error.param == "voice" and re.search(r"blend|voice name", error.message)

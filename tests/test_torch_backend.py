@@ -197,7 +197,7 @@ def test_infer_is_the_synthesized_audio(backend: TorchBackend, singles: list[Tim
     audio = backend.infer(*items[1])  # seeded: the same samples again
     assert audio.dtype == np.float32
     np.testing.assert_array_equal(audio, singles[1].audio)
-    assert backend.infer_batch([]) == []
+    assert backend.synthesize_batch([]) == []
 
 
 def test_token_timing(backend: TorchBackend, singles: list[TimedAudio], items) -> None:
@@ -209,8 +209,9 @@ def test_token_timing(backend: TorchBackend, singles: list[TimedAudio], items) -
     assert spans.shape == (len(ids), 2)
     assert np.all(np.diff(spans[:, 0]) > 0) and np.allclose(spans[1:, 0], spans[:-1, 1])
     assert spans[-1, 1] < len(result.audio) / SAMPLE_RATE  # the trailing boundary token comes after
-    seconds = backend.durations(ids, style, speed)
-    np.testing.assert_allclose(seconds, result.durations * 600 / SAMPLE_RATE)
+    (predicted,) = padded_forward.predict_durations(backend.model, [[0, *ids, 0]], torch.from_numpy(
+        np.asarray(style, dtype=np.float32).reshape(1, 256)), [speed])
+    np.testing.assert_array_equal(predicted.numpy(), result.durations)  # durations alone, without audio
 
 
 def test_half_precision_decoder(cache_dir: Path, singles: list[TimedAudio], items) -> None:

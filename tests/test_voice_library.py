@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ground.errors import InvalidRequest, VoiceNotFound
+from ground.errors import InvalidRequest, UnknownVoice
 from stores.voice_library import VoiceLibrary, kokoro_pack_entries, voice_stats
 from stores.voice_library import store as store_module
 
@@ -51,7 +51,7 @@ def test_create_get_list_rename_delete(library):
     renamed = library.update("alice", name="Alicia", description="warmer")
     assert (renamed.voice_id, renamed.speaker_name, renamed.description) == (alice.voice_id, "Alicia", "warmer")
     assert library.get("ALICIA") == renamed
-    with pytest.raises(VoiceNotFound) as missing:
+    with pytest.raises(UnknownVoice) as missing:
         library.get("Alice")
     assert missing.value.message == "Voice 'Alice' not found in any library"
     assert library.update(renamed.voice_id, name="ALICIA").speaker_name == "ALICIA"  # its own name in another case
@@ -67,7 +67,7 @@ def test_create_get_list_rename_delete(library):
     assert visible_entries(library) == [bob.voice_id]
     for attempt in (lambda: library.get(alice.voice_id), lambda: library.read_artifact(alice, "conditionals.pt"),
                     lambda: library.delete("Alicia")):
-        with pytest.raises(VoiceNotFound):
+        with pytest.raises(UnknownVoice):
             attempt()
 
 
@@ -94,7 +94,7 @@ def test_packs_are_entries_but_not_stored(library):
         "jf_alpha", "jf_alpha", "kokoro_pack", "kokoro", "female")
     assert "Japanese" in alpha.description
     assert (kumo.gender, custom.gender) == ("male", "unknown")
-    with pytest.raises(VoiceNotFound):
+    with pytest.raises(UnknownVoice):
         library.read_artifact(alpha, "conditionals.pt")
 
 
@@ -146,7 +146,7 @@ def test_a_crash_mid_write_leaves_no_voice_and_its_leftovers_go(library):
     leftovers = visible_entries(library)
     assert len(leftovers) == 1 and leftovers[0].startswith(".tmp-")  # the half-written voice, out of sight
     assert library.list() == []
-    with pytest.raises(VoiceNotFound):
+    with pytest.raises(UnknownVoice):
         library.get("Alice")
     alice = clone(library, "Alice")  # the crashed writer released its lock; the next writer clears up
     assert visible_entries(library) == [alice.voice_id]

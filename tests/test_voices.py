@@ -5,7 +5,7 @@ import pytest
 
 from deployments.kokoro import weights
 from deployments.kokoro.voices import PACK_SHAPE, VoiceCatalog
-from ground.errors import InvalidRequest, VoiceNotFound
+from ground.errors import InvalidRequest, UnknownVoice
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_bad_blend_syntax(catalog, spec):
 
 
 def test_unknown_voice(catalog):
-    with pytest.raises(VoiceNotFound, match="not found"):
+    with pytest.raises(UnknownVoice, match="not found"):
         catalog.resolve("jf_alpha+nobody")
 
 

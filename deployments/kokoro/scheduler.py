@@ -1,4 +1,4 @@
-"""Runs inference jobs on a few worker threads, earliest deadline first.
+"""Runs renders on a few worker threads, earliest deadline first.
 
 A piece is due when its listener will need it: a stream's first piece at once, each later
 piece when the audio before it has played (the stream's start plus the seconds already
@@ -25,16 +25,16 @@ from typing import Any, Literal
 from deployments.kokoro import metrics
 
 Lane = Literal["any", "opening"]
-Job = tuple[float, int, asyncio.Future, Callable[..., Any], tuple]  # (due, arrival, ...)
+PendingRender = tuple[float, int, asyncio.Future, Callable[..., Any], tuple]  # (due, arrival, ...)
 
 
 class InferenceScheduler:
     def __init__(self, workers: int = 1, opening_workers: int = 0):
         self._executor = ThreadPoolExecutor(max_workers=workers + opening_workers, thread_name_prefix="kokoro-infer")
         self._idle: dict[Lane, int] = {"any": workers, "opening": opening_workers}
-        # Two heaps, so that the opening lane finds the earliest opening without passing over other jobs.
-        self._openings: list[Job] = []
-        self._rest: list[Job] = []
+        # Two heaps, so that the opening lane finds the earliest opening without passing over other renders.
+        self._openings: list[PendingRender] = []
+        self._rest: list[PendingRender] = []
         self._arrival = itertools.count()
 
     @property
@@ -49,13 +49,13 @@ class InferenceScheduler:
         self._dispatch()
         metrics.report_queue_depth(self.queued)
         try:
-            return await future  # cancelling this drops the job if it has not started
+            return await future  # cancelling this drops the render if it has not started
         finally:
             # Jobs start when others finish (dispatched before this resumes) or leave when cancelled.
             metrics.report_queue_depth(self.queued)
 
-    def _next_job(self) -> tuple[Lane, Job] | None:
-        """The earliest-due job for a general worker when one is idle (keeping the opening lane free for
+    def _next_render(self) -> tuple[Lane, PendingRender] | None:
+        """The earliest-due render for a general worker when one is idle (keeping the opening lane free for
         the next request), else the earliest opening for the opening lane."""
         if self._idle["any"]:
             heads = [heap for heap in (self._openings, self._rest) if heap]
@@ -67,7 +67,7 @@ class InferenceScheduler:
 
     def _dispatch(self) -> None:
         loop = asyncio.get_running_loop()
-        while picked := self._next_job():
+        while picked := self._next_render():
             lane, (_, _, future, function, args) = picked
             if future.done():
                 continue

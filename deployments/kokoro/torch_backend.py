@@ -87,9 +87,6 @@ class TorchBackend:
     def infer(self, token_ids: Sequence[int], style: np.ndarray, speed: float) -> np.ndarray:
         return self.synthesize(token_ids, style, speed).audio
 
-    def infer_batch(self, items: Sequence[Item]) -> list[np.ndarray]:
-        return [result.audio for result in self.synthesize_batch(items)]
-
     def synthesize(self, token_ids: Sequence[int], style: np.ndarray, speed: float) -> TimedAudio:
         """One utterance with its per-token durations (for word timestamps)."""
         return self.synthesize_batch([(token_ids, style, speed)])[0]
@@ -105,12 +102,6 @@ class TorchBackend:
             TimedAudio(r.audio.numpy().astype(np.float32, copy=False), r.durations.numpy(), self.samples_per_unit)
             for r in results
         ]
-
-    def durations(self, token_ids: Sequence[int], style: np.ndarray, speed: float) -> np.ndarray:
-        """Per-token durations in seconds (boundary tokens included) without synthesizing audio."""
-        input_ids, styles, speeds = self._inputs([(token_ids, style, speed)])
-        (units,) = padded_forward.predict_durations(self.model, input_ids, styles, speeds)
-        return units.numpy() * (self.samples_per_unit / SAMPLE_RATE)
 
     @staticmethod
     def _inputs(items: Sequence[Item]) -> tuple[list[list[int]], torch.Tensor, list[float]]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ground.errors import InvalidRequest, VoiceNotFound
+from ground.errors import InvalidRequest, UnknownVoice
 
 PACK_SHAPE = (510, 1, 256)
 _BLEND_PART = re.compile(r"^\s*([A-Za-z0-9_\-]+)\s*(?:\(\s*([0-9]*\.?[0-9]+)\s*\))?\s*$")
@@ -76,5 +76,5 @@ class VoiceCatalog:
         key = self.aliases.get(name.lower(), name)
         if key not in self.packs:
             # The voice library's words, so every front end reports an unknown voice alike.
-            raise VoiceNotFound(f"Voice '{name}' not found in any library. Kokoro voices: {', '.join(self.names())}")
+            raise UnknownVoice(f"Voice '{name}' not found in any library. Kokoro voices: {', '.join(self.names())}")
         return self.packs[key]

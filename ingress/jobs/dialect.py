@@ -21,7 +21,7 @@ import numpy as np
 from audio.output import AudioOutput
 from audio.uploads import AudioUpload
 from deployments.conversion.protocol import ConvertedPiece
-from ground.errors import EngineError, is_final
+from ground.errors import ServiceError, is_final
 from ingress.jobs.control import JobControl
 from ingress.jobs.payloads import (
     AudioResponse,
@@ -73,7 +73,7 @@ class JobDialect:
         model, handler = self.handlers[operation]
         try:
             return (await handler(parse_input(model, job_input), control)).model_dump(mode="json")
-        except EngineError as error:
+        except ServiceError as error:
             if is_final(error):
                 raise JobFailed(error.message) from None
             raise

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from audio.output import AudioOutput
-from ground.errors import EngineError, InvalidRequest, VoiceNotFound, describe_validation_error
+from ground.errors import InvalidRequest, ServiceError, UnknownVoice, describe_validation_error
 from ground.replies import AudioChunk
 from ingress.auth import BearerKeys
 from ingress.realtime.alignment import character_alignment
@@ -93,7 +93,7 @@ class StreamInputService:
 
 
 @dataclass
-class _Job:
+class _Utterance:
     """One request to the engine: its text, and its chunks as they come (then _END, or the exception)."""
 
     text: str
@@ -115,8 +115,8 @@ class StreamInputSession:
         self.room = asyncio.Event()  # set while pending text is within the limit: the receiver reads on
         self.room.set()
         self.slots = asyncio.Semaphore(LOOKAHEAD)
-        self.jobs: asyncio.Queue[_Job | None] = asyncio.Queue()
-        self.started: list[_Job] = []
+        self.jobs: asyncio.Queue[_Utterance | None] = asyncio.Queue()
+        self.started: list[_Utterance] = []
         self.tasks: list[asyncio.Task] = []
         self.engine: Engine | None = None
         self.speed = 1.0
@@ -133,8 +133,8 @@ class StreamInputSession:
             closing = (CLOSE_NORMAL, None)
         except Refusal as refusal:
             closing = (refusal.code, StreamErrorResponse(message=refusal.message, error=refusal.error, code=refusal.code))
-        except EngineError as error:
-            code = CLOSE_POLICY_VIOLATION if error.status_code < 500 else CLOSE_SERVER_ERROR
+        except ServiceError as error:
+            code = CLOSE_POLICY_VIOLATION if error.http_status < 500 else CLOSE_SERVER_ERROR
             closing = (code, StreamErrorResponse(message=error.message, error=error.code or _error_name(error), code=code))
         except ClientLeft:
             pass
@@ -280,7 +280,7 @@ class StreamInputSession:
             if not self.pending:
                 self.jobs.put_nowait(None)
                 return
-            job = _Job(self._take_pending())
+            job = _Utterance(self._take_pending())
             job.task = asyncio.create_task(self._synthesize(job))
             self.started.append(job)
             self.jobs.put_nowait(job)
@@ -295,7 +295,7 @@ class StreamInputSession:
             self.room.set()
         return "".join(parts).strip()
 
-    async def _synthesize(self, job: _Job) -> None:
+    async def _synthesize(self, job: _Utterance) -> None:
         try:
             speech = await self._speak(job.text)
             async with contextlib.aclosing(speech.chunks) as chunks:
@@ -361,7 +361,7 @@ class StreamInputSession:
             raise ClientLeft from None
 
 
-def _error_name(error: EngineError) -> str:
-    if isinstance(error, VoiceNotFound):
+def _error_name(error: ServiceError) -> str:
+    if isinstance(error, UnknownVoice):
         return "voice_not_found"
-    return "invalid_request" if error.status_code < 500 else "engine_error"
+    return "invalid_request" if error.http_status < 500 else "engine_error"

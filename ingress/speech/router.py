@@ -29,14 +29,14 @@ def speech_service(request: Request) -> SpeechService:
     return request.app.state.speech
 
 
-Speech = Annotated[SpeechService, Depends(speech_service)]
+SpeechServiceDep = Annotated[SpeechService, Depends(speech_service)]
 
 
 @router.post("/v1/audio/speech", dependencies=[Depends(json_body)],
              responses={200: {"description": "The audio in `response_format` (chunked while `stream`), or with "
                               "`stream_format: sse` server-sent events of base64 audio deltas.",
                               "content": {**{media: {} for media in MEDIA_TYPES.values()}, "text/event-stream": {}}}})
-async def create_speech(request: SpeechRequest, service: Speech) -> Response:
+async def create_speech(request: SpeechRequest, service: SpeechServiceDep) -> Response:
     if request.stream_format == "sse":
         events = await service.event_stream(request)
         return StreamingResponse(events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
@@ -49,7 +49,7 @@ async def create_speech(request: SpeechRequest, service: Speech) -> Response:
 
 @router.post("/dev/captioned_speech", dependencies=[Depends(json_body)], response_model=CaptionedSpeech,
              responses={200: {"content": {"application/x-ndjson": {}}}})
-async def create_captioned_speech(request: CaptionedSpeechRequest, service: Speech) -> Response:
+async def create_captioned_speech(request: CaptionedSpeechRequest, service: SpeechServiceDep) -> Response:
     """Speech with word timestamps, as Kokoro-FastAPI offers it (needs Kokoro's torch backend).
 
     With `stream` (the default) the answer is newline-delimited JSON, one line per spoken piece."""

@@ -12,7 +12,7 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ground.errors import EngineError
+from ground.errors import ServiceError
 from ingress.dependencies import Core
 from operations.engines import EngineClient
 
@@ -23,7 +23,7 @@ HEALTH_TIMEOUT_S = 2.0
 async def _engine_health(client: EngineClient) -> dict:
     try:
         return asdict(await asyncio.wait_for(client.health(), HEALTH_TIMEOUT_S))
-    except (TimeoutError, EngineError) as error:
+    except (TimeoutError, ServiceError) as error:
         return {"engine": client.engine, "status": "unavailable", "reason": str(error) or "health check timed out"}
 
 

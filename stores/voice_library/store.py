@@ -28,7 +28,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ground.atomic_files import write_atomically
-from ground.errors import InvalidRequest, VoiceNotFound, describe_validation_error
+from ground.errors import InvalidRequest, UnknownVoice, describe_validation_error
 from stores.voice_library.entry import VoiceEntry, name_key
 
 logger = logging.getLogger("ray.serve")
@@ -85,7 +85,7 @@ class VoiceLibrary:
         for entry in self.list():
             if name_key(entry.speaker_name) == key:
                 return entry
-        raise VoiceNotFound(f"Voice '{id_or_name}' not found in any library")
+        raise UnknownVoice(f"Voice '{id_or_name}' not found in any library")
 
     def list(self) -> list[VoiceEntry]:
         """Stored voices, oldest first; staging directories and anything unreadable are skipped."""
@@ -100,7 +100,7 @@ class VoiceLibrary:
         try:
             return path.read_bytes()
         except FileNotFoundError:
-            self._voice_dir(entry)  # deleted meanwhile: VoiceNotFound rather than a missing file
+            self._voice_dir(entry)  # deleted meanwhile: UnknownVoice rather than a missing file
             raise
 
     def original_clip_path(self, entry: VoiceEntry) -> Path:
@@ -155,10 +155,10 @@ class VoiceLibrary:
         return self.root / f"{_STAGING_PREFIX}{secrets.token_hex(8)}"
 
     def _voice_dir(self, entry: VoiceEntry) -> Path:
-        """The directory of a stored voice; VoiceNotFound for Kokoro packs and deleted voices."""
+        """The directory of a stored voice; UnknownVoice for Kokoro packs and deleted voices."""
         path = self.root / entry.voice_id
         if not _VOICE_ID.fullmatch(entry.voice_id) or not path.is_dir():
-            raise VoiceNotFound(f"Voice '{entry.speaker_name}' not found in any library")
+            raise UnknownVoice(f"Voice '{entry.speaker_name}' not found in any library")
         return path
 
     def _load(self, voice_dir: Path) -> VoiceEntry | None:
