@@ -52,7 +52,8 @@ async def create_speech(request: SpeechRequest, service: SpeechServiceDep) -> Re
 async def create_captioned_speech(request: CaptionedSpeechRequest, service: SpeechServiceDep) -> Response:
     """Speech with word timestamps, as Kokoro-FastAPI offers it (needs Kokoro's torch backend).
 
-    With `stream` (the default) the answer is newline-delimited JSON, one line per spoken piece."""
+    With `stream` (the default) the answer is newline-delimited JSON, one line per spoken piece; a failure
+    after the first line ends the stream with a line in the error shape, `{"error": {...}}`."""
     if request.stream:
         return StreamingResponse(await service.captioned_stream(request), media_type="application/x-ndjson")
     return Response((await service.captioned(request)).model_dump_json(), media_type="application/json")

@@ -115,14 +115,19 @@ class SpeechService:
         return _captioned(audio, request.response_format, spoken.result.words)
 
     async def captioned_stream(self, request: CaptionedSpeechRequest) -> AsyncIterator[str]:
-        """Newline-delimited JSON: one line per spoken piece (its audio bytes and its words), then the tail."""
+        """Newline-delimited JSON: one line per spoken piece (its audio bytes and its words), then the tail;
+        a failure after the first line is a last line in the error shape, {"error": {...}}, as in the SSE stream."""
         speech, output = await self._stream(request, request.return_timestamps)
 
         async def lines() -> AsyncIterator[str]:
-            async for chunk in speech.chunks:
-                yield _captioned(output.process(chunk.audio), request.response_format, chunk.words).model_dump_json() + "\n"
-            if tail := output.finish():
-                yield _captioned(tail, request.response_format, []).model_dump_json() + "\n"
+            try:
+                async for chunk in speech.chunks:
+                    yield _captioned(output.process(chunk.audio), request.response_format, chunk.words).model_dump_json() + "\n"
+                if tail := output.finish():
+                    yield _captioned(tail, request.response_format, []).model_dump_json() + "\n"
+            except Exception:  # after the first byte an error can only be reported in-band
+                logger.exception("captioned speech stream failed")
+                yield error_model(500, "Synthesis failed mid-stream").model_dump_json() + "\n"
 
         return lines()
 
