@@ -5,7 +5,7 @@ Replies use the engine-neutral types of ground.replies (audio, stream chunks, he
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,8 @@ SAMPLE_RATE = 24_000
 # Kokoro's languages: a American and b British English, e Spanish, f French, h Hindi, i Italian,
 # j Japanese, p Brazilian Portuguese, z Mandarin Chinese (deployments/kokoro/g2p.py).
 LangCode = Literal["a", "b", "e", "f", "h", "i", "j", "p", "z"]
+# Kokoro's speaking rate, the one bound every dialect uses (OpenAI `speed`, ElevenLabs `voice_settings.speed`).
+Speed = Annotated[float, Field(ge=0.25, le=4.0, description="Speaking rate multiplier, 0.25 to 4.0 (1.0 normal).")]
 
 
 class KokoroRequest(BaseModel):
@@ -20,7 +22,7 @@ class KokoroRequest(BaseModel):
 
     text: str = Field(min_length=1, description="Text to speak.")
     voice: str = Field(description="Pack name, alias, or weighted blend such as 'jf_alpha(2)+jm_kumo(1)'.")
-    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate multiplier.")
+    speed: Speed = 1.0
     lang_code: LangCode = Field("a", description="'a' American English (default), 'b' British English, 'e' Spanish, "
                                 "'f' French, 'h' Hindi, 'i' Italian, 'j' Japanese, 'p' Brazilian Portuguese, "
                                 "'z' Mandarin Chinese.")

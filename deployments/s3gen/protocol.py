@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
+from pydantic import Field
 
 CONDITIONALS = "conditionals.pt"  # a prepared voice's artifact in the voice library (Conditionals.save)
+# How much of a reference clip a request may ask to be used; the deployment's own cap may be lower.
+ReferenceSeconds = Annotated[float, Field(gt=0, le=300, description="Use at most this many seconds of the "
+                                          "reference audio (never more than the deployment's cap).")]
 
 
 @dataclass

@@ -6,9 +6,10 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
-from audio.formats import AudioFormat
+from audio.formats import AudioFormat, OutputRate
+from deployments.s3gen.protocol import ReferenceSeconds
 from ingress.json_body import JsonBody
-from ingress.speech.protocol import SampleRate, encodable_rate
+from ingress.speech.protocol import encodable_rate
 from ingress.text_fields import RequiredVoiceKey
 from operations.conversion import TransferInfo, TransferMode
 
@@ -32,10 +33,9 @@ class ConversionRequest(JsonBody):
                                                "names it: `embedding` takes a library voice as target, `audio` "
                                                "a recording. Optional: the target decides the mode.")
     response_format: AudioFormat = Field("wav", description="mp3, opus, aac, flac, wav, pcm or aiff.")
-    sample_rate: int | None = SampleRate
+    sample_rate: OutputRate | None = None
     no_watermark: bool = Field(False, description="Skip the Perth watermark that marks the audio as generated.")
-    max_reference_duration_sec: float | None = Field(None, gt=0, le=300, description="Use at most this much of "
-                                                     "target_speaker (the deployment's cap, 10 s, applies too).")
+    max_reference_duration_sec: ReferenceSeconds | None = None
     return_json: bool = Field(False, description="Answer with JSON (base64 audio, durations, transfer_info) as the "
                               "hosted Chatterbox API does, instead of the audio bytes.")
 

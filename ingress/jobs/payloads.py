@@ -10,6 +10,9 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
+from audio.formats import OutputRate
+from deployments.chatterbox.protocol import CHATTERBOX_DEFAULTS, CfgWeight, ChunkSize, Exaggeration, Seed, Temperature
+from deployments.s3gen.protocol import ReferenceSeconds
 from ground.errors import describe_validation_error
 from operations.conversion import TransferInfo, TransferMode
 from stores.voice_library import Description, Gender, VoiceName
@@ -29,16 +32,16 @@ class TtsRequest(BaseModel):
     text: str = Field(min_length=1, description="Text to speak.")
     voice_name: str | None = Field(None, description="A voice from list_local_voices (its speaker_name).")
     voice_id: str | None = Field(None, description="A voice by its voice_id, instead of voice_name.")
-    sample_rate: int = Field(24_000, ge=8000, le=48_000, description="Output sample rate in Hz.")
+    sample_rate: OutputRate = 24_000
     audio_normalization: Literal["peak", "rms"] | None = Field(None, description="peak, rms, or none.")
     reference_audio: str | None = Field(None, description="Base64 audio to clone a voice from (Chatterbox).")
-    max_reference_duration_sec: float = Field(30, gt=0, description="Longest reference audio used (Chatterbox).")
-    chunk_size: int = Field(50, ge=1, le=100, description="Streaming: text chunk size (Kokoro splits at sentences).")
-    exaggeration: float = Field(0.5, ge=0, le=1, description="Expressiveness (Chatterbox).")
-    cfg_weight: float = Field(0.5, ge=0, le=1, description="Classifier-free guidance weight (Chatterbox).")
-    temperature: float = Field(0.8, ge=0.1, le=2, description="Sampling temperature (Chatterbox).")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Chatterbox: the same seed gives the same audio "
-                             "(as `seed` on /v1/audio/speech).")
+    max_reference_duration_sec: ReferenceSeconds | None = None
+    chunk_size: ChunkSize | None = None
+    # Chatterbox's generation parameters, with its bounds and defaults (Kokoro splits at sentences).
+    exaggeration: Exaggeration = CHATTERBOX_DEFAULTS.exaggeration
+    cfg_weight: CfgWeight = CHATTERBOX_DEFAULTS.cfg_weight
+    temperature: Temperature = CHATTERBOX_DEFAULTS.temperature
+    seed: Seed | None = None
     print_metrics: bool = Field(True, description="Accepted for compatibility.")
 
 
@@ -57,7 +60,7 @@ class VoiceCloningRequest(BaseModel):
     voice_description: Description = Field("", description="Free text about the voice.")
     gender: Gender = Field("unknown", description="male, female, neutral or unknown (counted in list_local_voices).")
     save_to_library: bool = Field(True, description="Store the voice for later tts jobs.")
-    max_reference_duration_sec: float = Field(30, gt=0, description="Longest part of the clip the voice is made from.")
+    max_reference_duration_sec: ReferenceSeconds = 30
 
 
 class ConversionJobRequest(BaseModel):
@@ -74,8 +77,7 @@ class ConversionJobRequest(BaseModel):
     target_audio: str | None = Field(None, min_length=1, validation_alias=AliasChoices("target_audio", "target_speaker"),
                                      description="Target: base64 audio of the voice (also as target_speaker).")
     no_watermark: bool = Field(False, description="Skip the Perth watermark that marks the audio as generated.")
-    max_reference_duration_sec: float | None = Field(None, gt=0, le=300, description="Use at most this much of "
-                                                     "the target's audio.")
+    max_reference_duration_sec: ReferenceSeconds | None = None
 
 
 class AudioResponse(BaseModel):

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
+from deployments.kokoro.protocol import Speed
+
 # ElevenLabs' output_format -> (Chorus format, sample rate). MP3 bitrates are the encoder's (LAME's default for
 # mono at that rate: 32 kbps at 22.05 kHz, 64 kbps at 44.1 kHz), not the one in the name.
 OUTPUT_FORMATS: dict[str, tuple[str, int]] = {
@@ -58,7 +60,7 @@ class VoiceSettings(BaseModel):
     similarity_boost: float | None = Field(None, description="Ignored (no Chorus equivalent).")
     style: float | None = Field(None, description="Ignored (no Chorus equivalent).")
     use_speaker_boost: bool | None = Field(None, description="Ignored (no Chorus equivalent).")
-    speed: float | None = Field(None, ge=0.25, le=4.0, description="Speaking rate multiplier (1.0 normal).")
+    speed: Speed | None = None
 
 
 class GenerationConfig(BaseModel):

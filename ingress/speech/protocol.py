@@ -6,9 +6,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from audio.formats import AudioFormat, check_encodable
+from audio.formats import AudioFormat, OutputRate, check_encodable
 from audio.processing import Normalization
-from deployments.kokoro.protocol import LangCode
+from deployments.chatterbox.protocol import (
+    CfgWeight,
+    ChunkSize,
+    Exaggeration,
+    MinP,
+    RepetitionPenalty,
+    Seed,
+    Temperature,
+    TopP,
+)
+from deployments.kokoro.protocol import LangCode, Speed
+from deployments.s3gen.protocol import ReferenceSeconds
 from ingress.json_body import JsonBody
 from ingress.text_fields import SpokenText, VoiceKey
 
@@ -16,10 +27,6 @@ KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
 CHATTERBOX_MODEL = "chatterbox"
 MODEL_NAMES = (*KOKORO_MODEL_NAMES, CHATTERBOX_MODEL)
 
-Speed = Field(1.0, ge=0.25, le=4.0, description="Speaking rate, 0.25 to 4.0.")
-SampleRate = Field(None, ge=8000, le=48000, description="Output sample rate in Hz (resampled); default 24000. "
-                   "mp3 and aac take 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 or 48000; opus "
-                   "8000, 12000, 16000, 24000 or 48000.")
 
 
 def encodable_rate(rate: int | None, info: ValidationInfo) -> int | None:
@@ -36,32 +43,32 @@ class SpeechRequest(JsonBody):
     voice: VoiceKey | None = Field(None, description="Kokoro: voice name, OpenAI alias (alloy, nova, ...) or blend "
                                    "'a(2)+b(1)'. Chatterbox: a library voice's name or id. Also as {\"id\": ...}.")
     response_format: AudioFormat = Field("mp3", description="mp3, opus, aac, flac, wav, pcm or aiff.")
-    speed: float = Speed
+    speed: Speed = 1.0
     stream_format: Literal["audio", "sse"] = Field("audio", description="Raw audio bytes, or server-sent events.")
     stream: bool = Field(True, description="Send audio as it is generated (chunked) rather than all at the end.")
     instructions: str | None = Field(None, description="Accepted for compatibility; Kokoro does not use it.")
-    sample_rate: int | None = SampleRate
+    sample_rate: OutputRate | None = None
     normalization: Normalization | None = Field(None, description="Loudness normalization: peak or rms.")
     audio_normalization: Normalization | None = Field(None, description="The hosted Chatterbox API's name for "
                                                       "`normalization`.")
     lang_code: LangCode | None = Field(
         None, description="'a' American (default) or 'b' British English, 'e' Spanish, 'f' French, 'h' Hindi, "
         "'i' Italian, 'j' Japanese, 'p' Brazilian Portuguese, 'z' Mandarin Chinese.")
-    temperature: float | None = Field(None, gt=0, le=2, description="Sampling temperature (engines that sample).")
+    # Sampling (Chatterbox; Kokoro does not sample). Unset: the engine's default (ChatterboxParams).
+    temperature: Temperature | None = None
     top_k: int | None = Field(None, ge=1, le=1000, description="Top-k sampling (engines that sample).")
-    top_p: float | None = Field(None, gt=0, le=1, description="Nucleus sampling (engines that sample).")
-    repetition_penalty: float | None = Field(None, ge=1, le=2, description="Repetition penalty (engines that sample).")
+    top_p: TopP | None = None
+    repetition_penalty: RepetitionPenalty | None = None
     # Chatterbox (model "chatterbox"); the meanings are those of the hosted Chatterbox API.
-    exaggeration: float | None = Field(None, ge=0, le=2, description="Chatterbox: emotion intensity (0.5).")
-    cfg_weight: float | None = Field(None, ge=0, le=1, description="Chatterbox: guidance weight (0.5); 0 turns it off.")
-    min_p: float | None = Field(None, ge=0, le=1, description="Chatterbox: min-p sampling (0.05).")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Chatterbox: the same seed gives the same audio.")
-    chunk_size: int | None = Field(None, ge=1, le=100, description="Chatterbox: words per generated chunk.")
+    exaggeration: Exaggeration | None = None
+    cfg_weight: CfgWeight | None = None
+    min_p: MinP | None = None
+    seed: Seed | None = None
+    chunk_size: ChunkSize | None = None
     no_watermark: bool = Field(False, description="Chatterbox: skip the Perth watermark (on by default).")
     reference_audio: str | None = Field(None, description="Chatterbox: base64 audio of a voice to clone for this "
                                         "request only (instead of `voice`).")
-    max_reference_duration_sec: float | None = Field(None, gt=0, le=300, description="Chatterbox: cut "
-                                                     "reference_audio to this many seconds (30).")
+    max_reference_duration_sec: ReferenceSeconds | None = None
 
     _encodable = field_validator("sample_rate")(encodable_rate)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.s3gen.protocol import ReferenceSeconds
 from ingress.json_body import JsonBody
 from stores.voice_library import Description, Gender, VoiceEntry, VoiceName, VoiceStats
 
@@ -25,8 +26,7 @@ class CloneVoiceRequest(JsonBody):
     description: Description = ""
     gender: Gender = "unknown"
     save_to_library: bool = Field(True, description="Store the voice; false only returns its sample.")
-    max_reference_duration_sec: float | None = Field(None, gt=0, le=300, description="Use at most this much of "
-                                                     "the clip (Chatterbox's cap applies too).")
+    max_reference_duration_sec: ReferenceSeconds | None = None
 
 
 class ClonedVoice(BaseModel):
