@@ -17,12 +17,15 @@ from ingress.jobs.router import router as jobs_router
 from ingress.jobs.service import JobService
 from ingress.jobs.settings import JobsSettings
 from ingress.realtime.router import router as realtime_router
+from ingress.realtime.service import StreamInputService
 from ingress.settings import GatewaySettings
 from ingress.simple.router import router as simple_router
+from ingress.simple.service import SimpleService
 from ingress.speech.router import router as speech_router
 from ingress.speech.service import SpeechService
 from ingress.system.router import router as system_router
 from ingress.voices.router import router as voices_router
+from ingress.web.docs import router as docs_router
 from ingress.web.router import router as web_router
 from operations.core import Operations
 from stores.voice_library.settings import VoiceLibrarySettings
@@ -42,16 +45,20 @@ def upload_body_limit(library: VoiceLibrarySettings) -> int:
 def create_api(settings: GatewaySettings, operations: Operations, library_settings: VoiceLibrarySettings,
                keys: BearerKeys, jobs: JobService | None = None) -> FastAPI:
     """The gateway's FastAPI app over the operations core; also what the in-process tests serve."""
-    api = FastAPI(title="Chorus", version="0.1.0",
+    # docs_url and redoc_url off: FastAPI's pages load their scripts from a CDN; ingress.web.docs serves /docs offline.
+    api = FastAPI(title="Chorus", version="0.1.0", docs_url=None, redoc_url=None,
                   description="Text-to-speech on Ray Serve: OpenAI speech, the simple /synthesize API, and more.")
     install_error_handlers(api)
     document_errors(api)
     api.state.settings = settings
     api.state.keys = keys
     api.state.operations = operations
+    # One wiring for every surface: its service lives in app.state, its router reads it through a dependency.
     api.state.speech = SpeechService(operations, settings)
+    api.state.simple = SimpleService(operations, settings)
+    api.state.stream_input = StreamInputService(operations, settings, keys)
     for router in (system_router, speech_router, simple_router, voices_router, conversions_router, web_router,
-                   realtime_router):
+                   docs_router, realtime_router):
         api.include_router(router)
     if jobs is not None:
         api.state.jobs = jobs

@@ -22,6 +22,7 @@ from audio.output import AudioOutput
 from audio.uploads import AudioUpload
 from deployments.conversion.protocol import ConvertedPiece
 from ground.errors import ServiceError, is_final
+from ground.replies import AudioChunk
 from ingress.jobs.control import JobControl
 from ingress.jobs.payloads import (
     AudioResponse,
@@ -39,6 +40,7 @@ from ingress.jobs.payloads import (
     parse_input,
 )
 from ingress.jobs.settings import JobsSettings
+from ingress.streaming import Framing, WholeFile, write_stream
 from operations.conversion import ConvertRequest
 from operations.core import Operations
 from operations.speech import SpeakRequest
@@ -51,6 +53,22 @@ def encoded_wav(audio: np.ndarray, sample_rate: int, output_rate: int | None = N
                 normalization: str | None = None) -> tuple[str, int]:
     output = AudioOutput("wav", sample_rate, output_rate, normalization)
     return base64.b64encode(output.whole(audio)).decode("ascii"), output.sample_rate
+
+
+class _Progress(Framing[bytes]):
+    """A streaming tts job reports how much of its text is spoken so far, chunk by chunk."""
+
+    def __init__(self, text: str, control: JobControl):
+        self.text, self.control = text, control
+        self.chunks, self.spoken_chars, self.audio_seconds = 0, 0, 0.0
+
+    async def chunk(self, data: bytes, chunk: AudioChunk) -> list[bytes]:
+        self.chunks += 1
+        self.spoken_chars += len(chunk.text)
+        self.audio_seconds += len(chunk.audio) / chunk.sample_rate
+        await asyncio.to_thread(self.control.report, chunks=self.chunks, audio_seconds=round(self.audio_seconds, 2),
+                                percent=min(99, round(100 * self.spoken_chars / len(self.text))))
+        return []
 
 
 class JobDialect:
@@ -96,26 +114,20 @@ class JobDialect:
             max_reference_duration_sec=request.max_reference_duration_sec)
         if request.mode == "basic":
             spoken = await self.operations.speech.synthesize(speak)
-            engine, audio, rate = spoken.engine, spoken.result.audio, spoken.result.sample_rate
+            engine, result = spoken.engine, spoken.result
+            encoded, output_rate = encoded_wav(result.audio, result.sample_rate, request.sample_rate,
+                                               request.audio_normalization)
+            duration = len(result.audio) / result.sample_rate
         else:
             speech = await self.operations.speech.stream(speak)
-            engine, rate = speech.engine, speech.sample_rate
-            audio = await self._collect(speech.chunks, rate, request.text, control)
-        encoded, output_rate = encoded_wav(audio, rate, request.sample_rate, request.audio_normalization)
-        return AudioResponse(audio=encoded, sample_rate=output_rate, duration=round(len(audio) / rate, 2),
-                             model=engine, operation="tts")
-
-    @staticmethod
-    async def _collect(chunks, sample_rate: int, text: str, control: JobControl) -> np.ndarray:
-        """A stream piece by piece, reporting how much of the text is spoken so far."""
-        pieces, spoken_chars = [], 0
-        async for chunk in chunks:
-            pieces.append(chunk.audio)
-            spoken_chars += len(chunk.text)
-            await asyncio.to_thread(control.report, chunks=len(pieces),
-                                    audio_seconds=round(sum(map(len, pieces)) / sample_rate, 2),
-                                    percent=min(99, round(100 * spoken_chars / len(text))))
-        return np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+            progress = _Progress(request.text, control)
+            wav = b"".join([frame async for frame in write_stream(
+                speech.chunks, lambda rate: WholeFile(AudioOutput("wav", rate, request.sample_rate,
+                                                                  request.audio_normalization)), progress)])
+            engine, encoded, output_rate = speech.engine, base64.b64encode(wav).decode("ascii"), request.sample_rate
+            duration = progress.audio_seconds
+        return AudioResponse(audio=encoded, sample_rate=output_rate, duration=round(duration, 2), model=engine,
+                             operation="tts")
 
     @staticmethod
     async def _piece_done(piece: ConvertedPiece, control: JobControl) -> None:

@@ -17,29 +17,29 @@ def job_service(request: Request) -> JobService:
     return request.app.state.jobs
 
 
-Jobs = Annotated[JobService, Depends(job_service)]
+JobServiceDep = Annotated[JobService, Depends(job_service)]
 _RESPONSE = {"response_model": JobStatusResponse, "response_model_exclude_none": True}
 
 
 @router.post("/run", dependencies=[Depends(json_body)], **_RESPONSE)
-async def run(request: RunRequest, jobs: Jobs) -> JobStatusResponse:
+async def run(request: RunRequest, jobs: JobServiceDep) -> JobStatusResponse:
     """Queue a job; answers at once with its id and status IN_QUEUE."""
     return await jobs.submit(request.input)
 
 
 @router.post("/runsync", dependencies=[Depends(json_body)], **_RESPONSE)
-async def run_sync(request: RunRequest, jobs: Jobs) -> JobStatusResponse:
+async def run_sync(request: RunRequest, jobs: JobServiceDep) -> JobStatusResponse:
     """Queue a job and wait (up to jobs.runsync_wait_s) for it to finish; answers with its status either way."""
     submitted = await jobs.submit(request.input)
     return await jobs.wait(submitted.id)
 
 
 @router.get("/status/{job_id}", **_RESPONSE)
-async def status(job_id: str, jobs: Jobs) -> JobStatusResponse:
+async def status(job_id: str, jobs: JobServiceDep) -> JobStatusResponse:
     return await jobs.status(job_id)
 
 
 @router.post("/cancel/{job_id}", **_RESPONSE)
-async def cancel(job_id: str, jobs: Jobs) -> JobStatusResponse:
+async def cancel(job_id: str, jobs: JobServiceDep) -> JobStatusResponse:
     """Cancel a queued or running job; a finished job is left as it is."""
     return await jobs.cancel(job_id)

@@ -13,12 +13,7 @@ router = APIRouter(tags=["ElevenLabs stream-input"])
 
 
 def stream_input_service(websocket: WebSocket) -> StreamInputService:
-    """One service per app, made on the first socket from what the gateway holds."""
-    state = websocket.app.state
-    service = getattr(state, "stream_input", None)
-    if service is None:
-        service = state.stream_input = StreamInputService(state.operations, state.settings, state.keys)
-    return service
+    return websocket.app.state.stream_input
 
 
 @router.websocket("/v1/text-to-speech/{voice_id}/stream-input")

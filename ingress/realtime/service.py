@@ -15,6 +15,7 @@ import contextlib
 import json
 import logging
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from pydantic import BaseModel, ValidationError
@@ -36,6 +37,7 @@ from ingress.realtime.protocol import (
 from ingress.realtime.sentences import SentenceBuffer
 from ingress.settings import GatewaySettings
 from ingress.speech.protocol import CHATTERBOX_MODEL, KOKORO_MODEL_NAMES
+from ingress.streaming import Framing, write_stream
 from operations.core import Operations
 from operations.speech import Engine, SpeakRequest, Speech
 
@@ -324,41 +326,53 @@ class StreamInputSession:
     # -- sending -----------------------------------------------------------------------------------
 
     async def _send(self) -> None:
-        output: AudioOutput | None = None
-        source_rate = 0  # the engine rate `output` resamples from
-        while (job := await self.jobs.get()) is not None:
+        """Every request's chunks, in order, as one encoded stream of audio messages, then the final message."""
+        frames = write_stream(self._chunks_in_order(), lambda rate: AudioOutput(self.audio_format, rate, self.sample_rate),
+                              _AudioMessages())
+        async for message in frames:
+            await self._send_json(message)
+
+    async def _chunks_in_order(self) -> AsyncIterator[AudioChunk]:
+        while (utterance := await self.jobs.get()) is not None:
             try:
-                elapsed_s = 0.0  # word timings count from the start of the request's audio
-                while (item := await job.chunks.get()) is not _END:
+                while (item := await utterance.chunks.get()) is not _END:
                     if isinstance(item, BaseException):
                         raise item
-                    chunk: AudioChunk = item
-                    if output is None or source_rate != chunk.sample_rate:
-                        if output is not None:
-                            await self._send_audio(output.finish())
-                        output = AudioOutput(self.audio_format, chunk.sample_rate, self.sample_rate)
-                        source_rate = chunk.sample_rate
-                    duration_s = len(chunk.audio) / chunk.sample_rate
-                    alignment = character_alignment(chunk.text, chunk.words, elapsed_s, duration_s)
-                    elapsed_s += duration_s
-                    await self._send_audio(output.process(chunk.audio), alignment)
+                    yield item
             finally:
                 self.slots.release()
-                self.started.remove(job)
-        if output is not None:
-            await self._send_audio(output.finish())
-        await self._send_json(FinalResponse())
-
-    async def _send_audio(self, data: bytes, alignment=None) -> None:
-        if data or alignment is not None:
-            await self._send_json(AudioChunkResponse(audio=base64.b64encode(data).decode(),
-                                                     normalized_alignment=alignment, alignment=alignment))
+                self.started.remove(utterance)
 
     async def _send_json(self, message: BaseModel) -> None:
         try:
             await self.websocket.send_text(message.model_dump_json(by_alias=True))
         except (WebSocketDisconnect, RuntimeError):  # gone, or the socket is already closed
             raise ClientLeft from None
+
+
+class _AudioMessages(Framing[BaseModel]):
+    """ElevenLabs' audio messages, with character timings counted from the start of each request's audio."""
+
+    def __init__(self):
+        self.elapsed_s = 0.0
+
+    async def chunk(self, data: bytes, chunk: AudioChunk) -> list[BaseModel]:
+        if chunk.index == 0:  # the first chunk of the next request
+            self.elapsed_s = 0.0
+        duration_s = len(chunk.audio) / chunk.sample_rate
+        alignment = character_alignment(chunk.text, chunk.words, self.elapsed_s, duration_s)
+        self.elapsed_s += duration_s
+        return [_audio_message(data, alignment)] if data or alignment is not None else []
+
+    async def tail(self, data: bytes) -> list[BaseModel]:
+        return [_audio_message(data)] if data else []
+
+    async def end(self) -> list[BaseModel]:
+        return [FinalResponse()]
+
+
+def _audio_message(data: bytes, alignment=None) -> AudioChunkResponse:
+    return AudioChunkResponse(audio=base64.b64encode(data).decode(), normalized_alignment=alignment, alignment=alignment)
 
 
 def _error_name(error: ServiceError) -> str:

@@ -6,10 +6,12 @@ import base64
 import json
 import logging
 from collections.abc import AsyncIterator
+from functools import partial
 
 from audio.output import AudioOutput
 from audio.uploads import AudioUpload
 from ground.errors import InvalidRequest
+from ground.replies import AudioChunk
 from ingress.errors import ErrorResponse, error_model
 from ingress.settings import GatewaySettings
 from ingress.speech.protocol import (
@@ -23,8 +25,9 @@ from ingress.speech.protocol import (
     SpeechUsage,
     WordTimestamp,
 )
+from ingress.streaming import Framing, write_stream
 from operations.core import Operations
-from operations.speech import SpeakRequest, Speech
+from operations.speech import SpeakRequest
 
 logger = logging.getLogger("ray.serve")
 CHATTERBOX_FIELDS = ("exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p", "seed",
@@ -71,43 +74,19 @@ class SpeechService:
         spoken = await self.operations.speech.synthesize(self.speak_request(request))
         return self.output_for(request, spoken.result.sample_rate).whole(spoken.result.audio)
 
-    async def _stream(self, request: SpeechRequest, word_timestamps: bool = False) -> tuple[Speech, AudioOutput]:
+    async def _stream(self, request: SpeechRequest, framing: Framing, word_timestamps: bool = False
+                      ) -> AsyncIterator:
+        """Resolve and start synthesis now (errors before the first byte); the iterator yields the frames."""
         speech = await self.operations.speech.stream(self.speak_request(request, word_timestamps))
-        return speech, self.output_for(request, speech.sample_rate)
+        return write_stream(speech.chunks, partial(self.output_for, request), framing)
 
     async def audio_stream(self, request: SpeechRequest) -> AsyncIterator[bytes]:
-        """Resolve and start synthesis now (errors before the first byte); the iterator yields encoded bytes."""
-        speech, output = await self._stream(request)
-
-        async def encoded() -> AsyncIterator[bytes]:
-            async for chunk in speech.chunks:
-                if data := output.process(chunk.audio):
-                    yield data
-            if tail := output.finish():
-                yield tail
-
-        return encoded()
+        """Raw encoded bytes: a failure after the first byte can only cut the connection."""
+        return await self._stream(request, Framing())
 
     async def event_stream(self, request: SpeechRequest) -> AsyncIterator[str]:
         """Server-sent events: speech.audio.delta per chunk, then speech.audio.done (or an error event)."""
-        speech, output = await self._stream(request)
-
-        async def events() -> AsyncIterator[str]:
-            tokens = 0
-            try:
-                async for chunk in speech.chunks:
-                    tokens += chunk.tokens
-                    if data := output.process(chunk.audio):
-                        yield _event(SpeechAudioDelta(audio=base64.b64encode(data).decode()))
-                if tail := output.finish():
-                    yield _event(SpeechAudioDelta(audio=base64.b64encode(tail).decode()))
-                yield _event(SpeechAudioDone(usage=SpeechUsage(input_tokens=tokens, output_tokens=0,
-                                                               total_tokens=tokens)))
-            except Exception:  # after the first byte an error can only be reported in-band
-                logger.exception("speech stream failed")
-                yield _error_event(error_model(500, "Synthesis failed mid-stream"))
-
-        return events()
+        return await self._stream(request, _SpeechEvents())
 
     async def captioned(self, request: CaptionedSpeechRequest) -> CaptionedSpeech:
         spoken = await self.operations.speech.synthesize(self.speak_request(request, request.return_timestamps))
@@ -117,19 +96,40 @@ class SpeechService:
     async def captioned_stream(self, request: CaptionedSpeechRequest) -> AsyncIterator[str]:
         """Newline-delimited JSON: one line per spoken piece (its audio bytes and its words), then the tail;
         a failure after the first line is a last line in the error shape, {"error": {...}}, as in the SSE stream."""
-        speech, output = await self._stream(request, request.return_timestamps)
+        return await self._stream(request, _CaptionLines(request.response_format), request.return_timestamps)
 
-        async def lines() -> AsyncIterator[str]:
-            try:
-                async for chunk in speech.chunks:
-                    yield _captioned(output.process(chunk.audio), request.response_format, chunk.words).model_dump_json() + "\n"
-                if tail := output.finish():
-                    yield _captioned(tail, request.response_format, []).model_dump_json() + "\n"
-            except Exception:  # after the first byte an error can only be reported in-band
-                logger.exception("captioned speech stream failed")
-                yield error_model(500, "Synthesis failed mid-stream").model_dump_json() + "\n"
 
-        return lines()
+class _SpeechEvents(Framing[str]):
+    def __init__(self):
+        self.tokens = 0
+
+    async def chunk(self, data: bytes, chunk: AudioChunk) -> list[str]:
+        self.tokens += chunk.tokens
+        return await self.tail(data)
+
+    async def tail(self, data: bytes) -> list[str]:
+        return [_event(SpeechAudioDelta(audio=base64.b64encode(data).decode()))] if data else []
+
+    async def end(self) -> list[str]:
+        usage = SpeechUsage(input_tokens=self.tokens, output_tokens=0, total_tokens=self.tokens)
+        return [_event(SpeechAudioDone(usage=usage))]
+
+    def failed(self, error: Exception) -> list[str]:
+        return [_error_event(error_model(500, "Synthesis failed mid-stream"))]
+
+
+class _CaptionLines(Framing[str]):
+    def __init__(self, audio_format: str):
+        self.audio_format = audio_format
+
+    async def chunk(self, data: bytes, chunk: AudioChunk) -> list[str]:
+        return [_captioned(data, self.audio_format, chunk.words).model_dump_json() + "\n"]
+
+    async def tail(self, data: bytes) -> list[str]:
+        return [_captioned(data, self.audio_format, []).model_dump_json() + "\n"] if data else []
+
+    def failed(self, error: Exception) -> list[str]:
+        return [error_model(500, "Synthesis failed mid-stream").model_dump_json() + "\n"]
 
 
 def _captioned(audio: bytes, audio_format: str, words) -> CaptionedSpeech:
