@@ -7,12 +7,11 @@ import { setupConvert } from "./convert.js";
 import { clearErrors } from "./errors.js";
 import { refresh, setupLibrary } from "./library.js";
 import { setupSpeak } from "./speak.js";
-import { $, element, emit, state } from "./state.js";
+import { $, ENGINE_NAMES, element, emit, state } from "./state.js";
 
-const playground = { state, last: null, player: null, ready: false, refreshHealth, refreshVoices };
+// setupSpeak adds `last` and `player` (the Speak panel's playback).
+const playground = { state, ready: false, refreshHealth, refreshVoices };
 window.playground = playground;
-
-const ENGINE_NAMES = { kokoro: "Kokoro", chatterbox: "Chatterbox", conversion: "Conversion" };
 
 async function refreshHealth() {
   const list = $("#engines");

@@ -1,4 +1,4 @@
-// Web Audio helpers: a player that schedules 16-bit PCM as it arrives, WAV encoding, recording.
+// Web Audio helpers: a player that schedules 16-bit PCM as it arrives, WAV and PCM files, saving a file.
 
 export const PCM_RATE = 24000; // what /v1/audio/speech sends as pcm unless sample_rate says otherwise
 const LEAD_S = 0.05; // how far ahead of "now" a chunk that arrives late is scheduled
@@ -27,11 +27,12 @@ export class StreamPlayer {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
 
+  // Stops what plays and starts afresh at once (position 0, nothing decoded); resolves when the output runs.
   async open(rate = PCM_RATE) {
     this.stop();
+    this.reset(rate);
     this.context ??= new AudioContext();
     if (this.context.state !== "running") await this.context.resume();
-    this.reset(rate);
   }
 
   // Schedules the next bytes; returns the chunk's place in the audio, or null when it held no sample.
@@ -120,7 +121,6 @@ export class StreamPlayer {
     }
     return position;
   }
-
 }
 
 export function pcmBlob(chunks) {
@@ -174,68 +174,4 @@ export function saveBlob(blob, filename) {
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60_000);
-}
-
-// A microphone recording with MediaRecorder; the result is a File the API decodes like an upload.
-export class Recorder {
-  get supported() {
-    return Boolean(navigator.mediaDevices?.getUserMedia && window.MediaRecorder);
-  }
-
-  get recording() {
-    return this.recorder?.state === "recording";
-  }
-
-  async start() {
-    this.stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    this.parts = [];
-    this.recorder = new MediaRecorder(this.stream);
-    this.recorder.addEventListener("dataavailable", (event) => event.data.size && this.parts.push(event.data));
-    this.stopped = new Promise((resolve) => this.recorder.addEventListener("stop", resolve, { once: true }));
-    this.startedAt = performance.now();
-    this.recorder.start();
-  }
-
-  async stop() {
-    this.recorder.stop();
-    await this.stopped;
-    for (const track of this.stream.getTracks()) track.stop();
-    const type = this.recorder.mimeType || "audio/webm";
-    const extension = type.includes("ogg") ? "ogg" : type.includes("mp4") ? "m4a" : "webm";
-    const seconds = (performance.now() - this.startedAt) / 1000;
-    return { file: new File(this.parts, `recording.${extension}`, { type }), seconds };
-  }
-}
-
-// Wires a Record button: toggles recording; `onRecorded({file, seconds})` gets the result.
-export function recordButton(button, status, onRecorded) {
-  const recorder = new Recorder();
-  if (!recorder.supported) {
-    button.disabled = true;
-    button.title = "This browser cannot record here (it needs HTTPS or localhost and a microphone)";
-    return;
-  }
-  button.addEventListener("click", async () => {
-    if (recorder.recording) {
-      const recorded = await recorder.stop();
-      button.textContent = "Record";
-      button.setAttribute("aria-pressed", "false");
-      status.textContent = `Recording of ${recorded.seconds.toFixed(1)} s ready (used instead of a file).`;
-      status.hidden = false;
-      onRecorded(recorded);
-      return;
-    }
-    try {
-      await recorder.start();
-    } catch (error) {
-      status.textContent = `Could not record: ${error.message}`;
-      status.hidden = false;
-      return;
-    }
-    onRecorded(null);
-    button.textContent = "Stop recording";
-    button.setAttribute("aria-pressed", "true");
-    status.textContent = "Recording… press again to stop.";
-    status.hidden = false;
-  });
 }

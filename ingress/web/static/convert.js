@@ -1,7 +1,7 @@
 // Voice conversion: re-speak an uploaded or recorded clip in a library voice (POST /v1/audio/conversions).
 
 import { call } from "./api.js";
-import { recordButton } from "./audio.js";
+import { clipInput } from "./clip-input.js";
 import { clearErrors, showError } from "./errors.js";
 import { $, available, element, engine, events, state } from "./state.js";
 
@@ -10,14 +10,7 @@ export function setupConvert() {
   const target = form.elements.voice_id;
   const audio = $("#convert-audio");
   const result = $("#convert-result");
-  let recording = null;
-
-  recordButton(form.querySelector('[data-record-for="convert"]'), form.querySelector('[data-recording-for="convert"]'),
-    (recorded) => (recording = recorded));
-  form.elements.file.addEventListener("change", () => {
-    recording = null;
-    form.querySelector('[data-recording-for="convert"]').hidden = true;
-  });
+  const clipToSend = clipInput(form);
 
   events.addEventListener("voices", () => {
     const chosen = target.value;
@@ -39,7 +32,7 @@ export function setupConvert() {
     clearErrors(form);
     result.hidden = true;
     const fields = new FormData();
-    const file = recording?.file || form.elements.file.files[0];
+    const file = clipToSend();
     if (file) fields.set("file", file, file.name);
     if (target.value) fields.set("voice_id", target.value);
     fields.set("response_format", "wav");

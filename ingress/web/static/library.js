@@ -1,7 +1,7 @@
 // The voice library: clone from a file or a recording, list, rename, delete, play a reference clip.
 
 import { call, callJson } from "./api.js";
-import { recordButton } from "./audio.js";
+import { clipInput } from "./clip-input.js";
 import { clearErrors, showError } from "./errors.js";
 import { $, available, element, emit, engine, events, state } from "./state.js";
 
@@ -23,14 +23,7 @@ export function setupLibrary() {
   const list = $("#voice-list");
   const body = $("#voice-table tbody");
   const clipPlayer = $("#clip-player");
-  let recording = null;
-
-  recordButton(form.querySelector('[data-record-for="clone"]'), form.querySelector('[data-recording-for="clone"]'),
-    (recorded) => (recording = recorded));
-  form.elements.file.addEventListener("change", () => {
-    recording = null;
-    form.querySelector('[data-recording-for="clone"]').hidden = true;
-  });
+  const clipToSend = clipInput(form);
 
   events.addEventListener("health", () => {
     const note = $("#clone-note");
@@ -48,7 +41,7 @@ export function setupLibrary() {
     fields.set("name", form.elements.name.value);
     fields.set("gender", form.elements.gender.value);
     if (form.elements.description.value.trim()) fields.set("description", form.elements.description.value);
-    const file = recording?.file || form.elements.file.files[0];
+    const file = clipToSend();
     if (file) fields.set("file", file, file.name);
     const button = $("#clone-button");
     button.disabled = true;

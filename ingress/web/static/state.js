@@ -8,6 +8,8 @@ export const state = {
   library: [], // cloned voices (GET /v1/voices, type user_cloned_voice)
 };
 
+export const ENGINE_NAMES = { kokoro: "Kokoro", chatterbox: "Chatterbox", conversion: "Conversion" };
+
 export const events = new EventTarget();
 
 export function emit(name) {
