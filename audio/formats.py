@@ -6,11 +6,13 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from ground.numbers import Integral
+
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm", "aiff"]
 # The output rate any dialect may ask for (resampled with soxr); the lossy encoders narrow it (ENCODER_RATES).
 OutputRate = Annotated[int, Field(ge=8000, le=48000, description="Output sample rate in Hz (resampled); default "
                                   "24000. mp3 and aac take 8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100 "
-                                  "or 48000; opus 8000, 12000, 16000, 24000 or 48000.")]
+                                  "or 48000; opus 8000, 12000, 16000, 24000 or 48000."), Integral]
 
 MEDIA_TYPES: dict[str, str] = {
     "mp3": "audio/mpeg",

@@ -28,6 +28,29 @@ Settings = Annotated[GatewaySettings, Depends(gateway_settings)]
 FORM_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
+def _not_null(schema: dict) -> dict:
+    branches = [branch for branch in schema.get("anyOf", ()) if branch.get("type") != "null"]
+    if len(branches) != 1:
+        return schema
+    return {**{key: value for key, value in schema.items() if key != "anyOf"}, **branches[0]}
+
+
+def form_properties(model: type[BaseModel], *, leave_out: tuple[str, ...] = ()) -> dict[str, dict]:
+    """A model's fields as multipart form fields for the document: a form field is text and cannot be null,
+    so an optional field is documented by its non-null type (left out, it takes its default)."""
+    return {name: _not_null(schema) for name, schema in model.model_json_schema()["properties"].items()
+            if name not in leave_out}
+
+
+def json_body_schema(model: type[BaseModel], required: tuple[str, ...]) -> dict:
+    """A model shared by a form and a JSON body, as the JSON body: `required` (the audio a form sends as
+    a file) must be there and not null."""
+    schema = model.model_json_schema()
+    properties = {name: _not_null(field) if name in required else field
+                  for name, field in schema["properties"].items()}
+    return {**schema, "properties": properties, "required": sorted({*schema.get("required", ()), *required})}
+
+
 def media_type(request: Request) -> str:
     """The Content-Type without its parameters, lower case."""
     return request.headers.get("content-type", "").split(";")[0].strip().lower()

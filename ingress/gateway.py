@@ -42,6 +42,26 @@ def upload_body_limit(library: VoiceLibrarySettings) -> int:
     return -(-library.max_upload_bytes // 3) * 4 + (64 << 10)
 
 
+def document_text_limits(api: FastAPI, settings: GatewaySettings) -> None:
+    """The text limits are settings, so the document gets them when the app is made, not from the models."""
+    build = api.openapi
+    limits = {("SpeechRequest", "input"): settings.max_input_chars,
+              ("CaptionedSpeechRequest", "input"): settings.max_input_chars,
+              ("SynthesizeRequest", "text"): settings.max_simple_text_chars}
+
+    def openapi() -> dict:
+        if api.openapi_schema is None:
+            schema = build()
+            models = schema.get("components", {}).get("schemas", {})
+            for (model, field), limit in limits.items():
+                if model in models:
+                    models[model]["properties"][field]["maxLength"] = limit
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = openapi
+
+
 def create_api(settings: GatewaySettings, operations: Operations, library_settings: VoiceLibrarySettings,
                keys: BearerKeys, jobs: JobService | None = None) -> FastAPI:
     """The gateway's FastAPI app over the operations core; also what the in-process tests serve."""
@@ -50,6 +70,7 @@ def create_api(settings: GatewaySettings, operations: Operations, library_settin
                   description="Text-to-speech on Ray Serve: OpenAI speech, the simple /synthesize API, and more.")
     install_error_handlers(api)
     document_errors(api)
+    document_text_limits(api, settings)
     api.state.settings = settings
     api.state.keys = keys
     api.state.operations = operations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, StringConstraints, ValidationInfo
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, ValidationInfo
 
 
 def _has_words(text: str, info: ValidationInfo) -> str:
@@ -13,7 +13,8 @@ def _has_words(text: str, info: ValidationInfo) -> str:
     return text
 
 
-SpokenText = Annotated[str, AfterValidator(_has_words)]
+# The document says it too: some character that is not white space (JSON Schema patterns are unanchored).
+SpokenText = Annotated[str, AfterValidator(_has_words), Field(json_schema_extra={"pattern": r"\S"})]
 
 
 def _voice_object(value):

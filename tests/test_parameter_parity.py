@@ -159,3 +159,22 @@ def test_the_same_value_gets_the_same_answer_on_every_path(tmp_path, case: Case)
     assert len(refusals) <= 1, (case, answers)  # one bound, worded once, on every path that refuses
     for words in refusals:
         assert words.endswith((f" {case.bound:g}", f" {case.bound}")), (case, words)
+
+
+def test_the_api_document_states_the_same_bounds(tmp_path):
+    """Clients and fuzzers read the bounds from /openapi.json: the same ones, from the same source."""
+    gateway = serve_gateway(tmp_path)
+    models = gateway.client.get("/openapi.json").json()["components"]["schemas"]
+    keywords = {Ge: ("minimum", "ge"), Gt: ("exclusiveMinimum", "gt"), Le: ("maximum", "le"),
+                Lt: ("exclusiveMaximum", "lt")}
+    for name, annotated in PARAMETERS.items():
+        documented = models["SpeechRequest"]["properties"][name]
+        documented = next(branch for branch in documented.get("anyOf", [documented]) if branch.get("type") != "null")
+        for bound in bounds_of(annotated):
+            keyword, attribute = keywords[type(bound)]
+            assert documented[keyword] == getattr(bound, attribute), (name, documented)
+    speech = models["SpeechRequest"]["properties"]
+    settings = gateway.app.state.settings
+    assert speech["input"]["maxLength"] == settings.max_input_chars and speech["input"]["pattern"] == r"\S"
+    assert "chatterbox" in speech["model"]["enum"] and "tts-1" in speech["model"]["enum"]
+    assert models["SynthesizeRequest"]["properties"]["text"]["maxLength"] == settings.max_simple_text_chars

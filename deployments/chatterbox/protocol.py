@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
+from ground.numbers import Integral
 
 # Each generation parameter once: its type and bounds here, its default in ChatterboxParams. Every
 # dialect (OpenAI speech, jobs, the WebSocket) declares its field with these types and may only rename it.
@@ -21,9 +22,9 @@ RepetitionPenalty = Annotated[float, Field(ge=1, le=2, description="Penalty on s
 MinP = Annotated[float, Field(ge=0, le=1, description="Drop tokens less likely than min_p times the likeliest one.")]
 TopP = Annotated[float, Field(ge=0, le=1, description="Nucleus sampling: keep the likeliest tokens up to this mass.")]
 Seed = Annotated[int, Field(ge=0, le=2**32 - 1, description="Same seed, text, voice and parameters: the same "
-                            "audio. Unset: a fresh random draw.")]
+                            "audio. Unset: a fresh random draw."), Integral]
 ChunkSize = Annotated[int, Field(ge=1, le=100, description="Words per generated chunk (the streaming unit); "
-                                 "unset: the deployment's default.")]
+                                 "unset: the deployment's default."), Integral]
 
 
 class ChatterboxParams(BaseModel):

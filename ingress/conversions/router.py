@@ -17,6 +17,8 @@ from ingress.dependencies import (
     FORM_TYPES,
     Core,
     Settings,
+    form_properties,
+    json_body_schema,
     media_type,
     unsupported_content_type,
     validated,
@@ -30,8 +32,7 @@ router = APIRouter(tags=["Voice conversion"])
 _INPUT_FILES = ("file", "audio", "input_audio")
 _TARGET_FILES = ("target_speaker", "target_audio")
 
-_FORM_FIELDS = {name: schema for name, schema in ConversionRequest.model_json_schema()["properties"].items()
-                if name not in ("audio", "target_speaker")}
+_FORM_FIELDS = form_properties(ConversionRequest, leave_out=("audio", "target_speaker"))
 _BODY = {
     "requestBody": {
         "required": True,
@@ -42,7 +43,7 @@ _BODY = {
                                "target_speaker": {"type": "string", "format": "binary",
                                                   "description": "Target: a recording of the voice to convert into."},
                                **_FORM_FIELDS}}},
-            "application/json": {"schema": ConversionRequest.model_json_schema()},
+            "application/json": {"schema": json_body_schema(ConversionRequest, ("audio",))},
         },
     }
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -20,6 +20,7 @@ from deployments.chatterbox.protocol import (
 )
 from deployments.kokoro.protocol import LangCode, Speed
 from deployments.s3gen.protocol import ReferenceSeconds
+from ground.numbers import Integral
 from ingress.json_body import JsonBody
 from ingress.text_fields import SpokenText, VoiceKey
 
@@ -38,7 +39,9 @@ class SpeechRequest(JsonBody):
     # Newer OpenAI clients send fields we do not know yet; accept and ignore them.
     model_config = ConfigDict(extra="allow")
 
-    model: str = Field("kokoro", description=f"One of {', '.join(MODEL_NAMES)}.")
+    # A plain string with the names as the document's enum: an unknown model keeps its own 400 (model_not_found).
+    model: str = Field("kokoro", description=f"One of {', '.join(MODEL_NAMES)}.",
+                       json_schema_extra={"enum": list(MODEL_NAMES)})
     input: SpokenText = Field(description="The text to speak.")
     voice: VoiceKey | None = Field(None, description="Kokoro: voice name, OpenAI alias (alloy, nova, ...) or blend "
                                    "'a(2)+b(1)'. Chatterbox: a library voice's name or id. Also as {\"id\": ...}.")
@@ -56,7 +59,7 @@ class SpeechRequest(JsonBody):
         "'i' Italian, 'j' Japanese, 'p' Brazilian Portuguese, 'z' Mandarin Chinese.")
     # Sampling (Chatterbox; Kokoro does not sample). Unset: the engine's default (ChatterboxParams).
     temperature: Temperature | None = None
-    top_k: int | None = Field(None, ge=1, le=1000, description="Top-k sampling (engines that sample).")
+    top_k: Annotated[int, Field(ge=1, le=1000, description="Top-k sampling (engines that sample)."), Integral] | None = None
     top_p: TopP | None = None
     repetition_penalty: RepetitionPenalty | None = None
     # Chatterbox (model "chatterbox"); the meanings are those of the hosted Chatterbox API.

@@ -14,7 +14,9 @@ from audio.uploads import AudioUpload
 from ingress.dependencies import (
     FORM_TYPES,
     Core,
+    form_properties,
     json_body,
+    json_body_schema,
     media_type,
     unsupported_content_type,
     validated,
@@ -28,16 +30,17 @@ from stores.voice_library import VoiceEntry, voice_stats
 router = APIRouter(tags=["Voice library"])
 _CLIP_FIELDS = ("file", "audio")  # the multipart field that carries the reference clip
 
+# The document shows both forms with the model's own constraints: the clip is the file `file` in a form,
+# and the required `reference_audio` in JSON.
 _CLONE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
             "multipart/form-data": {"schema": {
                 "type": "object", "required": ["name", "file"],
-                "properties": {"file": {"type": "string", "format": "binary"}, "name": {"type": "string"},
-                               "description": {"type": "string"}, "gender": {"type": "string"},
-                               "save_to_library": {"type": "boolean"}}}},
-            "application/json": {"schema": CloneVoiceRequest.model_json_schema()},
+                "properties": {"file": {"type": "string", "format": "binary", "description": "The reference clip."},
+                               **form_properties(CloneVoiceRequest, leave_out=("reference_audio",))}}},
+            "application/json": {"schema": json_body_schema(CloneVoiceRequest, ("reference_audio",))},
         },
     }
 }

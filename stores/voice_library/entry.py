@@ -21,8 +21,12 @@ def _safe_name(name: str) -> str:
     return name
 
 
+# What a JSON Schema pattern can say of _safe_name (and of the text after stripping): some non-space
+# character, no separators, no '..', no C0/C1 control characters. Other invisible characters (format,
+# private use, unassigned) are refused too, which no pattern here can list.
+_NAME_PATTERN = r"^(?!.*\.\.)(?=.*\S)[^/\\\x00-\x1f\x7f-\x9f]*$"
 VoiceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64),
-                      AfterValidator(_safe_name)]
+                      AfterValidator(_safe_name), Field(json_schema_extra={"pattern": _NAME_PATTERN})]
 Gender = Annotated[Literal["male", "female", "neutral", "unknown"],
                    BeforeValidator(lambda value: value.strip().lower() if isinstance(value, str) else value)]
 Description = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
