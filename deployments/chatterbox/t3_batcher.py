@@ -14,8 +14,6 @@ is on memory actually allocated). A stream that could never fit fails at once.
 from __future__ import annotations
 
 import logging
-import threading
-from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -24,6 +22,7 @@ import torch
 from deployments.chatterbox.limits import T3Limits
 from deployments.chatterbox.t3_decoder import T3Decoder
 from deployments.chatterbox.t3_sampling import Sampling, StreamDraws, next_tokens
+from ground.batch_loop import BatchLoop
 from ground.errors import InvalidRequest
 from ground.futures import settle
 
@@ -57,32 +56,21 @@ class _Live:
     tokens: list[int] = field(default_factory=list)
 
 
-class T3Batcher:
+class T3Batcher(BatchLoop[T3Stream, list]):
+    """Continuous batching of T3's decode: a stream joins the running batch at the next step and leaves when
+    it ends. Futures hold a stream's speech tokens (1-D, stop token excluded); cancel one to free its rows."""
+
+    thread_name = "t3-batcher"
+
     def __init__(self, t3, limits: T3Limits):
         self._t3 = t3
         self._decoder = T3Decoder(t3)
         self._cache = self._decoder.new_cache()
         self._limits = limits
-        self._waiting: deque[tuple[T3Stream, Future]] = deque()
         self._live: list[_Live] = []
-        self._wake = threading.Condition()
-        self._closed = False
         self.steps = 0  # decode steps run (tests and the benchmark read it)
         self.peak_rows = 0
-        self._thread = threading.Thread(target=self._loop, name="t3-batcher", daemon=True)
-        self._thread.start()
-
-    # -- callers -------------------------------------------------------------------------------
-
-    def submit(self, stream: T3Stream) -> Future:
-        """A future of the stream's speech tokens (1-D, stop token excluded). Cancel it to free its rows."""
-        future: Future = Future()
-        with self._wake:
-            if self._closed:
-                raise RuntimeError("the T3 batcher is closed")
-            self._waiting.append((stream, future))
-            self._wake.notify()
-        return future
+        self._start()
 
     def configure(self, limits: T3Limits) -> None:
         """New limits, from the next admission on (live streams keep the cap they joined with)."""
@@ -99,47 +87,36 @@ class T3Batcher:
         return self._cache.rows
 
     @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    @property
     def cache_bytes(self) -> int:
         """Memory the KV cache holds now (nothing while idle)."""
         return self._cache.nbytes
 
-    def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        self._thread.join()
-
     # -- the engine loop -----------------------------------------------------------------------
 
-    def _loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._closed and not self._waiting and not self._live:
-                    self._wake.wait()
-                if self._closed:
-                    break
-                arrivals = self._admissible()
-            try:
-                with torch.inference_mode():
-                    for stream, future in arrivals:
-                        self._join(stream, future)
-                    self._leave([live for live in self._live if live.future.cancelled()])
-                    if self._live:
-                        self._step()
-            except Exception as exc:  # a failed pass fails the streams in it, not the replica
-                logger.exception("T3 decode step failed")
-                for live in self._live:
-                    settle(live.future, exception=exc)
-                self._live.clear()
-                self._cache.release()
-            if not self._live:
-                self._cache.release()
-        for _, future in self._waiting:
-            future.cancel()
+    def _busy(self) -> bool:
+        return bool(self._live)
+
+    def _take(self) -> list[tuple[T3Stream, Future]]:
+        return self._admissible()
+
+    def _run(self, arrivals: list[tuple[T3Stream, Future]]) -> None:
+        try:
+            with torch.inference_mode():
+                for stream, future in arrivals:
+                    self._join(stream, future)
+                self._leave([live for live in self._live if live.future.cancelled()])
+                if self._live:
+                    self._step()
+        except Exception as exc:  # a failed pass fails the streams in it, not the replica
+            logger.exception("T3 decode step failed")
+            for live in self._live:
+                settle(live.future, exception=exc)
+            self._live.clear()
+            self._cache.release()
+        if not self._live:
+            self._cache.release()
+
+    def _abandon(self) -> None:
         for live in self._live:
             live.future.cancel()
 

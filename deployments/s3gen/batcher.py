@@ -17,8 +17,6 @@ output past the prompt is vocoded by HiFT. Composed from the package's modules h
 from __future__ import annotations
 
 import logging
-import threading
-from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -27,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from deployments.s3gen.limits import S3GenLimits
+from ground.batch_loop import BatchLoop
 from ground.futures import settle
 
 logger = logging.getLogger(__name__)
@@ -127,76 +126,45 @@ def _vocode(s3gen, mels: list[torch.Tensor], seeds: list[int]) -> list[np.ndarra
     return out
 
 
-class S3GenBatcher:
-    """One loop per replica in front of S3Gen: jobs that arrive while a pass runs go together in the next
-    one (up to `max_batch` jobs and `max_frames` mel frames, in arrival order); a lone job starts at once."""
+class S3GenBatcher(BatchLoop[S3GenItem, list]):
+    """Items that arrive while a pass runs go together in the next one (up to `s3gen_max_batch` items and
+    `s3gen_max_batch_frames` mel frames, in arrival order); a lone item starts at once. Futures hold the
+    audio (float32, 24 kHz)."""
+
+    thread_name = "s3gen-batcher"
 
     def __init__(self, s3gen, limits: S3GenLimits, steps: int = CFM_STEPS):
         self._s3gen = s3gen
         self.limits = limits
         self._steps = steps
-        self._waiting: deque[tuple[S3GenItem, Future]] = deque()
-        self._wake = threading.Condition()
-        self._closed = False
         self.batch_sizes: list[int] = []  # of every pass, for tests and the benchmark
-        self._thread = threading.Thread(target=self._loop, name="s3gen-batcher", daemon=True)
-        self._thread.start()
+        self._start()
 
-    def submit(self, job: S3GenItem) -> Future:
-        """A future of the job's audio (float32, 24 kHz)."""
-        (future,) = self.submit_all([job])
-        return future
-
-    def submit_all(self, jobs: list[S3GenItem]) -> list[Future]:
-        """Futures of several jobs queued at once (the pieces of one input), so that they share a pass."""
-        futures = [Future() for _ in jobs]
-        with self._wake:
-            if self._closed:
-                raise RuntimeError("the S3Gen batcher is closed")
-            self._waiting.extend(zip(jobs, futures))
-            self._wake.notify()
-        return futures
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiting)
-
-    def close(self) -> None:
-        with self._wake:
-            self._closed = True
-            self._wake.notify()
-        self._thread.join()
-
-    def _loop(self) -> None:
-        while True:
-            with self._wake:
-                while not self._closed and not self._waiting:
-                    self._wake.wait()
-                if self._closed:
-                    break
-                batch, frames, limits = [], 0, self.limits
-                while self._waiting and len(batch) < limits.s3gen_max_batch:
-                    job, future = self._waiting[0]
-                    if future.cancelled():
-                        self._waiting.popleft()
-                        continue
-                    if batch and frames + job.frames > limits.s3gen_max_batch_frames:
-                        break
-                    self._waiting.popleft()
-                    batch.append((job, future))
-                    frames += job.frames
-            if not batch:
+    def _take(self) -> list[tuple[S3GenItem, Future]]:
+        batch, frames, limits = [], 0, self.limits
+        while self._waiting and len(batch) < limits.s3gen_max_batch:
+            item, future = self._waiting[0]
+            if future.cancelled():
+                self._waiting.popleft()
                 continue
-            self.batch_sizes.append(len(batch))
-            try:
-                outputs = render(self._s3gen, [job for job, _ in batch], self._steps)
-            except Exception as exc:  # a failed pass fails its jobs, not the replica
-                logger.exception("S3Gen pass failed")
-                outputs = [exc] * len(batch)
-            for (_, future), output in zip(batch, outputs):
-                if isinstance(output, Exception):
-                    settle(future, exception=output)
-                else:
-                    settle(future, output)
-        for _, future in self._waiting:
-            future.cancel()
+            if batch and frames + item.frames > limits.s3gen_max_batch_frames:
+                break
+            self._waiting.popleft()
+            batch.append((item, future))
+            frames += item.frames
+        return batch
+
+    def _run(self, batch: list[tuple[S3GenItem, Future]]) -> None:
+        if not batch:
+            return
+        self.batch_sizes.append(len(batch))
+        try:
+            outputs = render(self._s3gen, [item for item, _ in batch], self._steps)
+        except Exception as exc:  # a failed pass fails its items, not the replica
+            logger.exception("S3Gen pass failed")
+            outputs = [exc] * len(batch)
+        for (_, future), output in zip(batch, outputs):
+            if isinstance(output, Exception):
+                settle(future, exception=output)
+            else:
+                settle(future, output)
