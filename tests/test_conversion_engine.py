@@ -3,9 +3,12 @@ checkpoint), and the engine without a checkpoint."""
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
+from deployments.conversion.deployment import ConversionDeployment
 from deployments.conversion.engine import ConversionEngine
 from deployments.conversion.pieces import FADE_SEC, OVERLAP_SEC, PAUSE_SEARCH_SEC, crossfade_join, split_at_pauses
 from deployments.conversion.settings import ConversionSettings
@@ -134,3 +137,20 @@ def test_torch_threads_override_what_ray_gave_the_replica(tmp_path):
         assert torch.get_num_threads() == wanted
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_deployment_shell_reports_health_and_applies_its_user_config(chatterbox_checkpoint, tmp_path):
+    """The shell both S3Gen deployments share, without Ray: health in S3Gen's batching terms, the user_config
+    applied to the running batcher, and an engine without its checkpoint reported with its reason."""
+    shell = ConversionDeployment.func_or_class
+    ready = shell({"checkpoint_dir": str(chatterbox_checkpoint), "s3gen_steps": S3GEN_STEPS}, tmp_path / "library")
+    try:
+        ready.reconfigure({"s3gen_max_batch": 3, "s3gen_max_batch_frames": 700})
+        health = asyncio.run(ready.health())
+        assert (health.engine, health.status, health.reason) == ("conversion", "ready", None)
+        assert health.batching == {"s3gen_items_per_pass": 3, "s3gen_frames_per_pass": 700}
+        assert health.user_config == {"s3gen_max_batch": 3, "s3gen_max_batch_frames": 700}
+    finally:
+        ready.engine.s3gen_batcher.close()
+    missing = asyncio.run(shell({"checkpoint_dir": str(tmp_path)}, tmp_path / "library").health())
+    assert missing.status == "unavailable" and "s3gen.safetensors" in missing.reason and missing.batching == {}
