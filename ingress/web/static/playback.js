@@ -87,7 +87,12 @@ export class Playback {
     if (!this.#owns(run)) return;
     this.last.responseEndedAt = performance.now();
     this.last.playedAtResponseEnd = this.player.position;
-    this.#set(this.player.samples ? "playing" : "empty");
+    if (!this.player.samples) {
+      this.#run = null;
+      this.#set("empty");
+      return;
+    }
+    this.#set("playing");
     const how = await this.player.finish();
     if (!this.#owns(run)) return;
     this.#run = null;
