@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser serve test test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
+.PHONY: install browser serve serve-tls test test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -31,6 +31,12 @@ $(STAMP): pyproject.toml Makefile
 
 serve: install
 	$(BIN)/serve run serve_config.local.yaml
+
+# The same embedded default over HTTPS on https://127.0.0.1:8443, for clients that only speak TLS (the
+# ElevenLabs SDK's WebSocket): install/local_tls.py makes a self-signed certificate in data/tls/ (clients
+# trust it with SSL_CERT_FILE=data/tls/cert.pem) and the config it serves, serve_config.local.yaml with TLS.
+serve-tls: install
+	config=$$($(BIN)/python install/local_tls.py) && $(BIN)/serve run "$$config"
 
 # The playground tests drive Debian's chromium through Playwright (no browser download from
 # Playwright's CDN); fonts-dejavu-core gives the headless screenshots real glyphs.
