@@ -1,4 +1,11 @@
-"""One real Ray Serve instance per test session, serving Chorus on a free local port."""
+"""Fixtures every tier may use, the markers each test gets from its folder and fixtures, and the hypothesis
+profiles.
+
+Tiers (one folder each): unit (pure code), engines (the engines in-process, no Ray), gateway (the FastAPI
+gateway in-process over fake engines), served (the real Serve app of this session, one per run, on a free
+local port over HTTPS), browser (the playground in Chromium, against the served app) and cluster (multi-node,
+`make test-cluster`). Shared code lives in tests/helpers/.
+"""
 
 from __future__ import annotations
 
@@ -10,25 +17,38 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from ground.network import free_port
-from tests.tls import write_self_signed
+from tests.helpers.settings import APP_NAME, CHATTERBOX_MAX_NEW_TOKENS, CONVERSION_PIECE_SEC, S3GEN_STEPS, TEST_JOBS
+from tests.helpers.tls import write_self_signed
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-APP_NAME = "chorus"
-# Jobs in the test app: short enough that a dead consumer's job comes back within seconds
-# (visibility timeout, which live consumers renew) and results expire within a test (result expiry).
-# max_job_s leaves room for a voice conversion on random S3Gen weights on a slow, busy 2-core CI machine.
-TEST_JOBS = {"visibility_timeout_s": 3, "max_job_s": 30, "restore_interval_s": 1,
-             "result_expiry_s": 15, "max_retries": 1, "runsync_wait_s": 20, "consumer_concurrency": 2}
+# Property tests: derandomized by default, so a red run reproduces (same examples every run, no example
+# database); `make test-explore` runs them with fresh seeds (--hypothesis-profile=explore).
+hypothesis_settings.register_profile("chorus", derandomize=True, database=None, print_blob=True)
+hypothesis_settings.register_profile("explore", derandomize=False, print_blob=True)
+hypothesis_settings.load_profile("chorus")
+
+TIERS = ("unit", "engines", "gateway", "served", "browser", "cluster")
+# A test that needs one of these fixtures (directly or through another fixture) gets the marker.
+MARKER_FIXTURES = {"served": {"serve_instance"}, "chatterbox": {"chatterbox_checkpoint"}, "browser": {"browser", "page"}}
 
 
-# Random weights never emit T3's stop token: every chunk is this many speech tokens (0.4 s of audio).
-CHATTERBOX_MAX_NEW_TOKENS = 10
-CONVERSION_PIECE_SEC = 5
-S3GEN_STEPS = 2  # of the flow-matching decoder: a fifth of the released 10 steps' work; the plumbing is the same
+def pytest_collection_modifyitems(config, items):
+    """Markers from where a test lives (its tier) and from what it needs: `-m "not served"` then needs no hand
+    tagging."""
+    root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(root).parts
+        if len(parts) > 1 and parts[0] in TIERS:
+            item.add_marker(parts[0])
+        needs = set(item.fixturenames)
+        for marker, fixtures in MARKER_FIXTURES.items():
+            if needs & fixtures:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +83,7 @@ def serve_instance(certificate, metrics_port):
 @pytest.fixture(scope="session")
 def chatterbox_checkpoint(tmp_path_factory) -> Path:
     """Random weights in the real checkpoint layout (1.3 GB, removed at the end of the session)."""
-    from tests.chatterbox_fixture import build_checkpoint
+    from tests.helpers.chatterbox_checkpoint import build_checkpoint
 
     path = build_checkpoint(tmp_path_factory.mktemp("chatterbox-random"))
     yield path
@@ -103,22 +123,6 @@ def base_url(serve_instance, tls_context, tmp_path_factory, chatterbox_checkpoin
             pass
         time.sleep(1)
     raise RuntimeError("Chorus did not become healthy")
-
-
-def gateway_over_test_engines(gateway: dict, library: Path, **own_engines):
-    """A second application that is a Gateway with its own settings, calling the test app's engines (handles
-    across applications) but for `own_engines` (bound deployments, by engine name): a front-end test then
-    deploys one replica or two, not a whole graph."""
-    from ray import serve
-
-    from ingress.gateway import Gateway
-    from ingress.settings import GatewaySettings
-    from stores.voice_library.settings import VoiceLibrarySettings
-
-    engines = {name: serve.get_deployment_handle(deployment, app_name=APP_NAME)
-               for name, deployment in (("kokoro", "Kokoro"), ("chatterbox", "Chatterbox"), ("conversion", "Conversion"))}
-    return Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(
-        {**engines, **own_engines}, GatewaySettings.model_validate(gateway), VoiceLibrarySettings(root=library))
 
 
 @pytest.fixture(scope="session")

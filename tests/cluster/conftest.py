@@ -1,4 +1,4 @@
-"""One multi-node cluster for the whole group (tests/cluster/harness.py): starting it and deploying
+"""One multi-node cluster for the whole group (tests/helpers/cluster.py): starting it and deploying
 Chorus takes a minute or more on two cores, so every test shares it and leaves it as it found it."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tests.cluster.harness import ChorusCluster
+from tests.helpers.cluster import ChorusCluster
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.test_jobs import poll, submit
+from tests.helpers.jobs import poll, submit
 
 TEXT = "The lighthouse keeper counted the ships that passed in the night."
 

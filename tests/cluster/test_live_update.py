@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.cluster.harness import Repeating
+from tests.helpers.cluster import Repeating
 
 
 class SteadyLoad(Repeating):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.cluster.harness import CONSUMER_SLOT, ENGINE_NODE
+from tests.helpers.cluster import CONSUMER_SLOT, ENGINE_NODE
 
 
 def test_replicas_on_other_nodes_serve_speech_and_jobs(chorus):

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from ingress.jobs.records import JobRecords
-from tests.cluster.harness import Repeating
-from tests.test_jobs import poll, submit
+from tests.helpers.cluster import Repeating
+from tests.helpers.jobs import poll, submit
 
 STREAM_TEXT = " ".join(["The ferry left the harbour at dawn, and the gulls followed it across the grey water."] * 8)
 # Long enough (with the streams beside them) to be running still when the node is lost.

@@ -1,0 +1,40 @@
+"""Discovery in-process: /v1/models, /v1/audio/voices and /voices.
+
+In-process over fake engines (tests/helpers/gateway.py); the served tier keeps the end-to-end paths.
+"""
+
+from __future__ import annotations
+
+from tests.helpers.errors import assert_error
+from tests.helpers.fake_engines import (
+    FakeKokoro,
+)
+from tests.helpers.gateway import (
+    serve_gateway,
+)
+
+# -- discovery: /v1/models, /v1/audio/voices, /voices ----------------------------------------------
+
+def test_models(client):
+    body = client.get("/v1/models").json()
+    assert body["object"] == "list"
+    assert {model["id"] for model in body["data"]} == {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "chatterbox"}
+    assert {model["object"] for model in body["data"]} == {"model"}
+
+
+def test_openai_voice_listing(client):
+    body = client.get("/v1/audio/voices").json()
+    assert body == {"voices": ["jf_alpha", "jm_kumo"], "aliases": {"alloy": "jf_alpha", "onyx": "jm_kumo"},
+                    "default": "jf_alpha"}
+
+
+def test_simple_voice_listing(client):
+    assert client.get("/voices").json() == {"voices": ["jf_alpha", "jm_kumo"], "default": "jf_alpha"}
+
+
+def test_voice_listings_when_kokoro_is_down(tmp_path):
+    gw = serve_gateway(tmp_path, kokoro=FakeKokoro(unavailable="no model"))
+    for path in ("/v1/audio/voices", "/voices"):
+        assert_error(gw.client.get(path), 503, None, "Kokoro is unavailable: no model", code="engine_unavailable")
+    listing = gw.client.get("/v1/voices")  # the library still lists, without Kokoro's packs
+    assert listing.status_code == 200 and listing.json()["voices"] == []
