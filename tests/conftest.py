@@ -20,8 +20,8 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from ground.network import free_port
+from install.local_tls import write_certificate
 from tests.helpers.settings import APP_NAME, CHATTERBOX_MAX_NEW_TOKENS, CONVERSION_PIECE_SEC, S3GEN_STEPS, TEST_JOBS
-from tests.helpers.tls import write_self_signed
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -54,7 +54,7 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory) -> Path:
     """The whole session serves HTTPS from this certificate, as a configured deployment would."""
-    cert, key = write_self_signed(tmp_path_factory.mktemp("tls"))
+    cert, key = write_certificate(tmp_path_factory.mktemp("tls"))  # the one `make serve-tls` makes
     return cert, key
 
 
