@@ -3,12 +3,16 @@
 Against the session's Serve app over HTTPS (Kokoro on ONNX CPU, Chatterbox on random weights),
 plus a second app without a Chatterbox checkpoint under /plain/. The page exposes what it played
 in `window.playground.last` (decoded duration, when playback started, when the response ended).
+The page and /docs keep their strict Content-Security-Policy in the browser: a test fails on any
+violation, and waits poll with page.evaluate (Playwright's wait_for_function would need 'unsafe-eval').
 `make test` installs chromium (the Makefile's `browser` target). The page's screenshot goes to the
 test's temporary directory (docs/playground.png, in the README, is a copy of one).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import time
 from pathlib import Path
@@ -17,6 +21,9 @@ import httpx
 import pytest
 
 from ingress.auth import BearerKeys, key_digest
+from ingress.web.docs import content_security_policy
+from ingress.web.router import CONTENT_SECURITY_POLICY
+from tests.helpers.fake_engines import FakeKokoro, MidStreamFailingKokoro
 from tests.helpers.gateway import serve_gateway
 from tests.helpers.served import gateway_over_test_engines
 from tests.helpers.voices import clone, kokoro_clip
@@ -50,6 +57,31 @@ def test_page_and_static_files_need_no_key_but_the_api_does(tmp_path):
     assert http.get("/v1/voices", headers={"Authorization": "Bearer k"}).status_code == 200
 
 
+def test_the_page_its_files_and_the_docs_have_a_strict_content_security_policy(tmp_path):
+    http = serve_gateway(tmp_path).client
+    policy = dict(directive.split(" ", 1) for directive in CONTENT_SECURITY_POLICY.split("; "))
+    assert policy["default-src"] == policy["script-src"] == policy["style-src"] == "'self'"
+    assert policy["object-src"] == policy["base-uri"] == "'none'" and "unsafe" not in CONTENT_SECURITY_POLICY
+    for path in ("/", "/web", "/web/static/app.js", "/web/static/playback.js", "/web/static/playground.css"):
+        response = http.get(path)
+        assert response.status_code == 200 and response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+    # /docs: Swagger UI from the gateway itself, nothing from a CDN; its one inline script is allowed by its hash.
+    docs = http.get("/docs")
+    assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
+    docs_policy = docs.headers["content-security-policy"]
+    assert docs_policy == content_security_policy(docs.text) and "unsafe" not in docs_policy
+    assert re.search(r"script-src 'self' 'sha256-[A-Za-z0-9+/]+=*';", docs_policy)
+    assert "https://" not in docs.text
+    for name, media_type in (("swagger-ui-bundle.js", "text/javascript"), ("swagger-ui.css", "text/css"),
+                             ("favicon.png", "image/png")):
+        asset = http.get(f"/docs/static/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(media_type)
+        assert f"/docs/static/{name}" in docs.text and asset.headers["content-security-policy"]
+    assert http.get("/docs/static/redoc.standalone.js").status_code == 404  # only what the page uses
+    assert http.get("/redoc").status_code == 404  # FastAPI's CDN page is off
+
+
 # -- in the browser -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -64,20 +96,52 @@ def browser():
         launched.close()
 
 
+# Before any script of the page: record what the Content-Security-Policy refused, and how many animation
+# frames the playground's own modules have asked for and not had yet (`most`: the most at once).
+WATCH_THE_PAGE = r"""
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation",
+  (event) => window.cspViolations.push(`${event.violatedDirective} ${event.blockedURI}`));
+window.playgroundFrames = { pending: 0, most: 0 };
+const requestFrame = window.requestAnimationFrame.bind(window);
+window.requestAnimationFrame = (callback) => {
+  if (!/\/web\/static\//.test(new Error().stack)) return requestFrame(callback);
+  const frames = window.playgroundFrames;
+  frames.most = Math.max(frames.most, ++frames.pending);
+  return requestFrame((time) => {
+    frames.pending -= 1;
+    callback(time);
+  });
+};
+"""
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 820})
+    context.add_init_script(WATCH_THE_PAGE)
     opened = context.new_page()
     uncaught: list[str] = []
     opened.on("pageerror", lambda error: uncaught.append(str(error)))
     yield opened
+    refused = opened.evaluate("window.cspViolations || []")
     context.close()
     assert uncaught == [], f"the page threw: {uncaught}"
+    assert refused == [], f"the Content-Security-Policy refused: {refused}"
+
+
+def wait_for(page, expression: str, timeout: float = 10, arg=None):
+    """Polls page.evaluate(expression, arg) until it is truthy, and returns that value."""
+    deadline = time.monotonic() + timeout
+    while not (value := page.evaluate(expression, arg)):
+        assert time.monotonic() < deadline, f"not true within {timeout} s: {expression}"
+        time.sleep(0.05)
+    return value
 
 
 def open_playground(page, url: str):
     page.goto(url)
-    page.wait_for_function("document.documentElement.dataset.ready === 'true'", timeout=30_000)
+    wait_for(page, "document.documentElement.dataset.ready === 'true'", timeout=30)
 
 
 def last(page) -> dict:
@@ -124,7 +188,7 @@ def test_kokoro_speech_streams_into_web_audio(page, base_url, client, cloned_voi
     response = answered.value
     body = response.request.post_data_json
     assert body["voice"] == "jm_kumo" and body["response_format"] == "pcm" and body["stream"] is True
-    page.wait_for_function("['playing', 'played'].includes(window.playground.last?.state)", timeout=60_000)
+    wait_for(page, "['playing', 'played'].includes(window.playground.last?.state)", timeout=60)
     played = last(page)
 
     # All of it was decoded (every byte the gateway sent), and it is plausible for the text.
@@ -137,8 +201,10 @@ def test_kokoro_speech_streams_into_web_audio(page, base_url, client, cloned_voi
     # Streamed: the first chunk was playing before the last byte of the response came in.
     assert played["playbackStartedAt"] < played["responseEndedAt"], played
     assert played["playedAtResponseEnd"] > 0, played
-    page.wait_for_function("window.playground.last.playedSeconds > 0.5", timeout=10_000)
+    wait_for(page, "window.playground.last.playedSeconds > 0.5")
     assert page.get_attribute("#playback", "data-state") in ("playing", "played")
+    # One animation loop moves the meter (and the caption highlight): never two frames asked for at once.
+    assert page.evaluate("window.playgroundFrames.most") == 1
 
     assert not page.is_disabled("#download-button")
     with page.expect_download() as download:
@@ -184,6 +250,66 @@ def test_invalid_fields_show_the_api_message_next_to_their_input(page, base_url,
     shown = page.wait_for_selector('#speak-form [data-error-for="return_timestamps"]:not([hidden])')
     expected = api_error(client.post("/dev/captioned_speech", json=speech), 400)
     assert shown.text_content() == expected["message"] and "torch" in expected["message"]
+
+
+# -- captions: /dev/captioned_speech as the gateway writes it ------------------------------------
+
+CAPTIONED_TEXT = "Every word lights up while it is said, then it fades once it is over."
+
+
+def captioned_answer(tmp_path: Path, kokoro: FakeKokoro) -> str:
+    """What the gateway sends for CAPTIONED_TEXT from /dev/captioned_speech over a fake Kokoro with word timestamps
+    (the served app's Kokoro runs on ONNX, which has none). At speed 0.25 the fake speaks it in about 3 s."""
+    response = serve_gateway(tmp_path, kokoro=kokoro).client.post("/dev/captioned_speech", json={
+        "input": CAPTIONED_TEXT, "voice": "jm_kumo", "response_format": "pcm", "speed": 0.25})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/x-ndjson"
+    return response.text
+
+
+def test_captions_follow_the_audio_and_a_mid_stream_error_line_is_shown(page, base_url, tmp_path):
+    answers = [captioned_answer(tmp_path / "ok", FakeKokoro())]
+    page.route(re.compile(r"/dev/captioned_speech$"), lambda route: route.fulfill(
+        status=200, content_type="application/x-ndjson", body=answers[-1]))
+    open_playground(page, f"{base_url}/")
+    page.check("#captions-toggle")
+    page.click("#speak-button")
+    # The word being said is highlighted while it plays; when all has played, every word is said.
+    assert wait_for(page, "window.playground.last?.currentWord", timeout=30) in CAPTIONED_TEXT.split()
+    assert page.text_content("#captions .word.now") == page.get_attribute("#captions", "data-word")
+    wait_for(page, "window.playground.last.state === 'played'", timeout=30)
+    shown = page.eval_on_selector_all("#captions .word", "words => words.map(w => [w.textContent, w.className])")
+    assert [word for word, _ in shown] == CAPTIONED_TEXT.split()
+    assert {classes for _, classes in shown} == {"word said"}
+    pieces = [json.loads(line) for line in answers[-1].splitlines()]
+    assert last(page)["bytes"] == sum(len(base64.b64decode(piece["audio"])) for piece in pieces) > 0
+    assert page.evaluate("window.playgroundFrames.most") == 1
+
+    # A failure after the stream opened: the gateway's last line is an error in the API's shape (as in its
+    # SSE stream), and the page shows its message.
+    answers.append(captioned_answer(tmp_path / "failing", MidStreamFailingKokoro()))
+    *pieces, final = [json.loads(line) for line in answers[-1].splitlines()]
+    assert len(pieces) == 1 and final["error"]["type"] == "server_error"
+    page.click("#speak-button")
+    shown = page.wait_for_selector('#speak-form [data-error-for="_form"]:not([hidden])', timeout=30_000)
+    assert shown.text_content() == final["error"]["message"]
+    failed = last(page)
+    assert failed["state"] == "error" and failed["error"]["message"] == final["error"]["message"]
+    assert failed["bytes"] == len(base64.b64decode(pieces[0]["audio"]))
+
+
+# -- /docs ----------------------------------------------------------------------------------------
+
+def test_docs_render_offline_and_list_the_speech_route(page, base_url):
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.goto(f"{base_url}/docs")
+    speech = page.locator('.opblock-summary-path[data-path="/v1/audio/speech"]')
+    speech.wait_for(timeout=30_000)
+    assert page.locator('.opblock-summary-path[data-path="/dev/captioned_speech"]').count() == 1
+    speech.click()  # it opens, with its request body
+    page.locator("#operations-OpenAI_speech-create_speech_v1_audio_speech_post .opblock-body").wait_for()
+    # Everything came from the gateway: no CDN (and the page fixture saw no Content-Security-Policy violation).
+    assert requested and all(url.startswith((f"{base_url}/", "data:")) for url in requested), requested
 
 
 @pytest.fixture(scope="module")
@@ -250,7 +376,7 @@ def test_renaming_a_voice_updates_the_library_list(page, base_url, client, clone
 
     # Its reference clip plays, as long as the clip it was cloned from.
     row.get_by_role("button", name="Play clip").click()
-    page.wait_for_function("document.querySelector('#clip-player').duration > 0", timeout=10_000)
+    wait_for(page, "document.querySelector('#clip-player').duration > 0")
     assert abs(page.evaluate("document.querySelector('#clip-player').duration") - cloned_voice["duration"]) < 0.1
 
     renamed = f"{cloned_voice['speaker_name']} Renamed"
@@ -259,9 +385,8 @@ def test_renaming_a_voice_updates_the_library_list(page, base_url, client, clone
     with page.expect_response(lambda response: response.request.method == "PATCH") as patched:
         row.get_by_role("button", name="Save").click()
     assert patched.value.status == 200
-    page.wait_for_function(
-        "([id, name]) => document.querySelector(`#voice-table tr[data-voice-id='${id}'] .voice-name`)?.textContent === name",
-        arg=[voice_id, renamed], timeout=10_000)
+    wait_for(page, "([id, name]) => document.querySelector(`#voice-table tr[data-voice-id='${id}'] .voice-name`)"
+             "?.textContent === name", arg=[voice_id, renamed])
     assert client.get(f"/v1/voices/{voice_id}").json()["speaker_name"] == renamed
     assert page.text_content(f'#convert-target option[value="{voice_id}"]') == renamed
 

@@ -12,6 +12,7 @@ from tests.helpers.errors import assert_error
 from tests.helpers.fake_engines import (
     SAMPLE_RATE,
     FakeKokoro,
+    MidStreamFailingKokoro,
     sentences,
 )
 from tests.helpers.gateway import (
@@ -50,6 +51,17 @@ def test_captioned_speech_streams_a_line_per_piece(gw):
     assert [[w["word"] for w in line["timestamps"]] for line in lines] == [s.split() for s in sentences(text)]
     assert sum(len(base64.b64decode(line["audio"])) for line in lines) == 2 * spoken_samples(text)
     assert gw.kokoro.requests("stream")[0].word_timestamps is True
+
+
+def test_captioned_speech_error_after_the_first_line_is_an_error_line(tmp_path):
+    gw = serve_gateway(tmp_path, kokoro=MidStreamFailingKokoro())
+    response = gw.client.post(CAPTIONED, json={"input": "One. Two.", "response_format": "pcm"})
+    assert response.status_code == 200  # the status was sent with the first line
+    *pieces, last = [json.loads(line) for line in response.text.splitlines()]
+    assert len(pieces) == 1 and [w["word"] for w in pieces[0]["timestamps"]] == ["One."]
+    # The last line is the error in the API's shape, as the SSE stream's error event carries it.
+    assert set(last) == {"error"} and last["error"]["type"] == "server_error"
+    assert "mid-stream" in last["error"]["message"]
 
 
 def test_captioned_speech_errors(tmp_path):

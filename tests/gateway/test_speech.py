@@ -23,6 +23,7 @@ from tests.helpers.fake_engines import (
     SAMPLE_RATE,
     FakeChatterbox,
     FakeKokoro,
+    MidStreamFailingKokoro,
     sentences,
 )
 from tests.helpers.gateway import (
@@ -157,13 +158,7 @@ def test_sse_stream_ends_with_speech_audio_done(gw):
 
 
 def test_sse_error_after_the_first_chunk_is_an_error_event(tmp_path):
-    class FailingKokoro(FakeKokoro):
-        async def stream(self, request):
-            async for chunk in super().stream(request):
-                yield chunk
-                raise RuntimeError("the replica died mid-stream")
-
-    gw = serve_gateway(tmp_path, kokoro=FailingKokoro())
+    gw = serve_gateway(tmp_path, kokoro=MidStreamFailingKokoro())
     response = gw.client.post(SPEECH, json={"input": "One. Two.", "response_format": "pcm", "stream_format": "sse"})
     assert response.status_code == 200  # the status was sent with the first chunk
     events = [json.loads(line.removeprefix("data: ")) for line in response.text.splitlines() if line]

@@ -149,6 +149,15 @@ class FakeKokoro(FakeEngine):
             yield chunk
 
 
+class MidStreamFailingKokoro(FakeKokoro):
+    """A FakeKokoro whose stream fails after its first piece, when the response has started (its status sent)."""
+
+    async def stream(self, request: KokoroRequest) -> AsyncIterator[AudioChunk]:
+        async for chunk in super().stream(request):
+            yield chunk
+            raise RuntimeError("the replica died mid-stream")
+
+
 class FakeChatterbox(FakeEngine):
     """Chatterbox: `prepare_voice` gives some bytes; speech is one short sine per sentence."""
 
