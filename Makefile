@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser serve serve-tls test test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
+.PHONY: install browser serve serve-tls test test-fast test-explore test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -46,11 +46,21 @@ browser:
 		$$SUDO apt-get update && $$SUDO apt-get install -y --no-install-recommends chromium fonts-dejavu-core; \
 	fi
 
-# The suite, then the multi-node group's quickest test (a three-node cluster deployed with
-# `serve deploy`: replicas on other nodes serve); `make test-cluster` runs the whole group.
-test: install browser
+# Lint, the suite (every tier but the cluster's; the property tests derandomized), then the multi-node
+# group's quickest test (a three-node cluster deployed with `serve deploy`: replicas on other nodes serve);
+# `make test-cluster` runs the whole group.
+test: install lint browser
 	$(BIN)/python -m pytest
 	$(BIN)/python -m pytest tests/cluster/test_multi_node.py
+
+# While working: every unit and in-process gateway test (tests/unit, tests/gateway: no Ray, no models).
+test-fast: install
+	$(BIN)/python -m pytest tests/unit tests/gateway -m "not served"
+
+# The property and fuzz tests with fresh seeds and the example database (`make test` runs them derandomized,
+# so a red run there reproduces; a failure found here prints the blob that replays it).
+test-explore: install
+	$(BIN)/python -m pytest tests/unit/test_properties.py tests/gateway/test_fuzzing.py --hypothesis-profile=explore
 
 # Node loss mid-work, live config updates, a killed job Redis: about ten minutes on two cores.
 test-cluster: install

@@ -133,7 +133,7 @@ def main() -> None:
 
     from chatterbox.models.s3gen import S3Gen
 
-    from tests.chatterbox_fixture import harmonic_clip
+    from tests.helpers.chatterbox_checkpoint import harmonic_clip
 
     dtype = torch.bfloat16 if args.half else torch.float32
     torch.manual_seed(0)

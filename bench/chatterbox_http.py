@@ -1,7 +1,7 @@
 """Chatterbox end to end through HTTP on this CPU: 1, 4 and 8 concurrent clients on one replica.
 
 Run with `make bench-chatterbox-http`. The embedded default (`serve run serve_config.local.yaml`)
-with the random-weight checkpoint of tests/chatterbox_fixture.py and its built-in voice. Random
+with the random-weight checkpoint of tests/helpers/chatterbox_checkpoint.py and its built-in voice. Random
 weights never stop T3, so the deployment's user_config caps every chunk at --tokens tokens: each
 request is two chunks (a short first one, then the rest), so concurrent requests meet in T3's
 running batch and in S3Gen's passes. Throughput is audio seconds per wall second over all
@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 
 from bench.service import ROOT, ServeRun
-from tests.chatterbox_fixture import build_checkpoint
+from tests.helpers.chatterbox_checkpoint import build_checkpoint
 
 TEXT = "Good morning, and welcome aboard. The train leaves in five minutes."
 REQUESTS_PER_CLIENT = 2

@@ -1,7 +1,7 @@
 """Voice conversion on this CPU: conversion time against input length, S3Gen engine alone.
 
 Run with `make bench-conversion`. No Chatterbox weights are reachable here, so S3Gen runs with
-the random weights of tests/chatterbox_fixture.py: the same architecture, so the same work per
+the random weights of tests/helpers/chatterbox_checkpoint.py: the same architecture, so the same work per
 second of audio, but the output is noise. The target is a library voice made by Chatterbox from a
 10 s clip (S3Gen's longest reference), so every piece is conditioned as in production. Prints a
 Markdown table and writes it to bench/results/.
@@ -23,7 +23,7 @@ from deployments.chatterbox.engine import ChatterboxEngine
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.conversion.engine import ConversionEngine
 from deployments.conversion.settings import ConversionSettings
-from tests.chatterbox_fixture import build_checkpoint, harmonic_clip
+from tests.helpers.chatterbox_checkpoint import build_checkpoint, harmonic_clip
 
 INPUT_RATE = 16_000
 REFERENCE_SEC = 10

@@ -1,7 +1,7 @@
 """A long voice conversion on this CPU, end to end: the HTTP route's answer, and the same input as a job.
 
 Run with `make bench-long-conversion`. The embedded default (`serve run serve_config.local.yaml`)
-with the random-weight checkpoint of tests/chatterbox_fixture.py in its Chatterbox directory (the
+with the random-weight checkpoint of tests/helpers/chatterbox_checkpoint.py in its Chatterbox directory (the
 same work per second as the released weights; noise out). The input, 90 s by default, is sent as
 Opus so that it fits the JSON body limit; the target is a 5 s recording.
 - POST /v1/audio/conversions answers at once with the 400 that points to the job API (the route
@@ -25,7 +25,7 @@ import httpx
 import numpy as np
 
 from bench.service import ROOT, ServeRun
-from tests.chatterbox_fixture import build_checkpoint, harmonic_clip
+from tests.helpers.chatterbox_checkpoint import build_checkpoint, harmonic_clip
 
 INPUT_RATE = 16_000
 

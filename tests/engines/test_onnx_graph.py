@@ -10,6 +10,7 @@ import onnxruntime
 import pytest
 
 from deployments.kokoro import onnx_graph, weights
+from tests.helpers.audio import spectral_magnitudes
 
 # "Hello, nice weather today, isn't it?" in the Japanese phonemes Kokoro was trained on.
 PHONEMES = "koɲɲiʨiwa, kʲoːwa ii tenki desɯ ne."
@@ -46,11 +47,6 @@ def synthesize(model: Path, phonemes: str) -> np.ndarray:
         },
     )
     return audio.reshape(-1)
-
-
-def spectral_magnitudes(audio: np.ndarray, frame: int = 1024, hop: int = 256) -> np.ndarray:
-    frames = np.lib.stride_tricks.sliding_window_view(audio, frame)[::hop] * np.hanning(frame)
-    return np.abs(np.fft.rfft(frames, axis=1))
 
 
 def test_no_conv_integer_remains(float_conv_model: Path) -> None:

@@ -22,6 +22,7 @@ import torch
 from deployments.kokoro import padded_forward, torch_weights, weights
 from deployments.kokoro.protocol import SAMPLE_RATE
 from deployments.kokoro.torch_backend import TimedAudio, TorchBackend
+from tests.helpers.audio import spectral_magnitudes
 
 # Japanese and English phonemes of three lengths, each with its own voice and speed.
 UTTERANCES = [
@@ -92,11 +93,6 @@ def onnx_results(cache_dir: Path, items) -> list[tuple[np.ndarray, np.ndarray, n
         })
         results.append((audio.reshape(-1), durations.reshape(-1).astype(np.int64), continuous.reshape(-1)))
     return results
-
-
-def spectral_magnitudes(audio: np.ndarray, frame: int = 1024, hop: int = 256) -> np.ndarray:
-    frames = np.lib.stride_tricks.sliding_window_view(audio, frame)[::hop] * np.hanning(frame)
-    return np.abs(np.fft.rfft(frames, axis=1))
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

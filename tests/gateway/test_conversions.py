@@ -24,6 +24,7 @@ from tests.helpers.gateway import (
     read_wav,
     serve_gateway,
 )
+from tests.helpers.voices import convert_json, convert_multipart
 
 # -- /v1/audio/conversions ------------------------------------------------------------------------
 
@@ -35,21 +36,8 @@ def target(gw) -> dict:
     return cloned(gw.client, TARGET)
 
 
-def multipart(client, speech: bytes, target_clip: bytes | None = None, **fields):
-    files = {"file": ("speech.wav", speech)}
-    if target_clip is not None:
-        files["target_speaker"] = ("target.wav", target_clip)
-    return client.post(CONVERSIONS, data=fields, files=files)
-
-
-def as_json(client, speech: bytes | None = None, **fields):
-    if speech is not None:
-        fields["audio"] = b64(speech)
-    return client.post(CONVERSIONS, json=fields)
-
-
 def test_conversion_into_a_library_voice(gw, target):
-    response = multipart(gw.client, wav_bytes(1.0, rate=16000), voice_name=TARGET.upper())
+    response = convert_multipart(gw.client, wav_bytes(1.0, rate=16000), voice_name=TARGET.upper())
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "audio/wav"
     assert response.headers["content-disposition"] == "attachment; filename=converted.wav"
@@ -91,7 +79,7 @@ def test_a_conversion_target_given_as_an_object_names_the_same_voice(gw, target,
 
 
 def test_conversion_into_a_recording(gw):
-    response = multipart(gw.client, wav_bytes(1.0), wav_bytes(3, rate=22050), transfer_mode="audio",
+    response = convert_multipart(gw.client, wav_bytes(1.0), wav_bytes(3, rate=22050), transfer_mode="audio",
                          return_json="true", max_reference_duration_sec="2")
     assert response.status_code == 200, response.text
     assert response.json()["transfer_info"] == {"transfer_mode": "audio", "target_voice": "target_speaker",
@@ -100,7 +88,7 @@ def test_conversion_into_a_recording(gw):
     assert isinstance(request.target, ReferenceAudio)
     assert request.target.sample_rate == 22050 and len(request.target.samples) == 3 * 22050
     assert request.max_reference_duration_sec == 2
-    as_field = as_json(gw.client, wav_bytes(1.0), target_audio=b64(wav_bytes(3)))
+    as_field = convert_json(gw.client, wav_bytes(1.0), target_audio=b64(wav_bytes(3)))
     assert as_field.status_code == 200 and as_field.headers["x-target"] == "target_speaker"
 
 
@@ -124,18 +112,18 @@ def test_conversion_into_a_recording(gw):
     ({"voice_name": TARGET, "bogus": 1}, 400, "bogus", "unrecognized"),
 ])
 def test_bad_targets_and_fields(gw, target, fields, status, param, words):
-    assert_error(as_json(gw.client, wav_bytes(1.0), **fields), status, param, words)
+    assert_error(convert_json(gw.client, wav_bytes(1.0), **fields), status, param, words)
     assert gw.conversion.requests("convert_stream") == []
 
 
 def test_bad_conversion_audio(gw, target):
     by_name = {"voice_name": TARGET}
-    assert_error(multipart(gw.client, b"this is not audio at all" * 100, **by_name), 400, "file", "audio")
-    assert_error(multipart(gw.client, b"", **by_name), 400, "file", "empty")
-    assert_error(multipart(gw.client, wav_bytes(0.2), **by_name), 400, "file", "at least")
-    assert_error(multipart(gw.client, b"\0" * (11 << 20), **by_name), 413, "file", "limit", code="request_too_large")
-    assert_error(as_json(gw.client, **by_name), 400, "audio", "missing")
-    assert_error(as_json(gw.client, audio="***", **by_name), 400, "audio", "base64")
+    assert_error(convert_multipart(gw.client, b"this is not audio at all" * 100, **by_name), 400, "file", "audio")
+    assert_error(convert_multipart(gw.client, b"", **by_name), 400, "file", "empty")
+    assert_error(convert_multipart(gw.client, wav_bytes(0.2), **by_name), 400, "file", "at least")
+    assert_error(convert_multipart(gw.client, b"\0" * (11 << 20), **by_name), 413, "file", "limit", code="request_too_large")
+    assert_error(convert_json(gw.client, **by_name), 400, "audio", "missing")
+    assert_error(convert_json(gw.client, audio="***", **by_name), 400, "audio", "base64")
     assert_error(gw.client.post(CONVERSIONS, data=by_name), 400, "file", "file")
     response = gw.client.post(CONVERSIONS, data={**by_name, "audio": b64(wav_bytes(1))},
                               files={"file": ("s.wav", wav_bytes(1))})
@@ -143,21 +131,21 @@ def test_bad_conversion_audio(gw, target):
     response = gw.client.post(CONVERSIONS, data={"target_audio": b64(wav_bytes(3))},
                               files={"file": ("s.wav", wav_bytes(1)), "target_speaker": ("t.wav", wav_bytes(3))})
     assert_error(response, 400, "target_speaker", "once")
-    assert_error(multipart(gw.client, wav_bytes(1), b"", transfer_mode="audio"), 400, "target_speaker", "empty")
-    assert_error(multipart(gw.client, wav_bytes(1), b"\1\2\3" * 500), 400, "target_speaker", "audio")
-    assert_error(multipart(gw.client, wav_bytes(1), sample_rate="fast", **by_name), 400, "sample_rate", "integer")
+    assert_error(convert_multipart(gw.client, wav_bytes(1), b"", transfer_mode="audio"), 400, "target_speaker", "empty")
+    assert_error(convert_multipart(gw.client, wav_bytes(1), b"\1\2\3" * 500), 400, "target_speaker", "audio")
+    assert_error(convert_multipart(gw.client, wav_bytes(1), sample_rate="fast", **by_name), 400, "sample_rate", "integer")
     assert_error(gw.client.post(CONVERSIONS, content=b"audio", headers={"Content-Type": "audio/wav"}), 400, None,
                  "content-type", code="unsupported_content_type")
     assert_error(gw.client.post(CONVERSIONS, content=b'{"audio": ', headers=JSON), 400, None, "json")
     # The target is judged before the audio is decoded.
-    assert_error(multipart(gw.client, b"not audio", voice_name="Nobody"), 404, "voice_name", "not found")
+    assert_error(convert_multipart(gw.client, b"not audio", voice_name="Nobody"), 404, "voice_name", "not found")
     assert gw.conversion.requests("convert_stream") == []
 
 
 def test_conversion_input_limit(tmp_path):
     gw = serve_gateway(tmp_path, max_conversion_input_s=2)
-    assert multipart(gw.client, wav_bytes(2), wav_bytes(3)).status_code == 200
-    error = assert_error(multipart(gw.client, wav_bytes(3), wav_bytes(3)), 400, "file", "2 s limit",
+    assert convert_multipart(gw.client, wav_bytes(2), wav_bytes(3)).status_code == 200
+    error = assert_error(convert_multipart(gw.client, wav_bytes(3), wav_bytes(3)), 400, "file", "2 s limit",
                          code="audio_too_long")
     assert "POST /run" in error["message"] and "voice_conversion" in error["message"]  # where longer input goes
 
@@ -165,6 +153,6 @@ def test_conversion_input_limit(tmp_path):
 def test_conversion_unavailable_is_503(tmp_path):
     reason = "no S3Gen checkpoint configured (set checkpoint_dir or hub_repo)"
     gw = serve_gateway(tmp_path, conversion=FakeConversion(unavailable=reason))
-    error = assert_error(multipart(gw.client, wav_bytes(1), wav_bytes(3)), 503, None, "conversion is unavailable",
+    error = assert_error(convert_multipart(gw.client, wav_bytes(1), wav_bytes(3)), 503, None, "conversion is unavailable",
                          code="engine_unavailable")
     assert reason in error["message"]

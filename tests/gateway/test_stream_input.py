@@ -9,24 +9,17 @@ import asyncio
 import base64
 import json
 import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from ground.replies import AudioChunk, WordTiming
 from ingress.auth import BearerKeys, key_digest
-from ingress.gateway import create_api
 from ingress.realtime.alignment import character_alignment
 from ingress.realtime.sentences import SentenceBuffer
-from ingress.settings import GatewaySettings
-from operations.core import Operations
-from stores.voice_library.settings import VoiceLibrarySettings
-from tests.helpers.fake_engines import FakeChatterbox, FakeConversion, FakeKokoro, fake_handles
-from tests.helpers.gateway import cloned
+from tests.helpers.fake_engines import FakeKokoro
+from tests.helpers.gateway import cloned, serve_gateway
 from tests.helpers.stream_input import LONG_TEXT, PATH, RATE, pcm
 
 
@@ -43,26 +36,6 @@ class SlowKokoro(FakeKokoro):
             await asyncio.sleep(self.seconds_per_chunk)
             self.chunks_made += 1
             yield chunk
-
-
-@dataclass
-class InProcess:
-    client: TestClient
-    kokoro: FakeKokoro
-    chatterbox: FakeChatterbox
-
-    def texts(self, engine: FakeKokoro | FakeChatterbox | None = None) -> list[str]:
-        return [request.text for request in (engine or self.kokoro).requests("stream")]
-
-
-def in_process(tmp_path: Path, kokoro: FakeKokoro | None = None, keys: BearerKeys | None = None) -> InProcess:
-    kokoro, chatterbox = kokoro or FakeKokoro(), FakeChatterbox()
-    library = VoiceLibrarySettings(root=tmp_path / "voices")
-    settings = GatewaySettings(require_auth=False)
-    operations = Operations.from_handles(fake_handles(kokoro, chatterbox, FakeConversion()), library,
-                                         settings.request_timeout_s)
-    api = create_api(settings, operations, library, keys or BearerKeys([]))
-    return InProcess(TestClient(api), kokoro, chatterbox)
 
 
 def until_final(ws) -> list[dict]:
@@ -82,7 +55,7 @@ def closed_with(ws) -> tuple[dict, int]:
 @pytest.mark.parametrize("how", ["xi-api-key header", "authorization header", "query", "first message",
                                  "one of two headers"])
 def test_a_configured_key_is_accepted_the_elevenlabs_ways(tmp_path, how):
-    app = in_process(tmp_path, keys=BearerKeys([key_digest("k")]))
+    app = serve_gateway(tmp_path, keys=BearerKeys([key_digest("k")]))
     headers = {"xi-api-key": "k"} if how == "xi-api-key header" else {
         "Authorization": "Bearer k"} if how == "authorization header" else {
         "Authorization": "Bearer for-a-proxy", "xi-api-key": "k"} if how == "one of two headers" else {}
@@ -103,7 +76,7 @@ def test_a_configured_key_is_accepted_the_elevenlabs_ways(tmp_path, how):
     ({}, {"text": " ", "xi_api_key": "wrong"}),
 ])
 def test_without_a_valid_key_the_socket_is_refused(tmp_path, headers, first):
-    app = in_process(tmp_path, keys=BearerKeys([key_digest("k")]))
+    app = serve_gateway(tmp_path, keys=BearerKeys([key_digest("k")]))
     with app.client.websocket_connect(PATH.format(voice="jf_alpha"), headers=headers) as ws:
         ws.send_json(first)
         ws.send_json({"text": "Hello there. "})
@@ -113,7 +86,7 @@ def test_without_a_valid_key_the_socket_is_refused(tmp_path, headers, first):
 
 
 def test_sentences_are_spoken_while_text_still_arrives(tmp_path):
-    app = in_process(tmp_path)
+    app = serve_gateway(tmp_path)
     with app.client.websocket_connect(PATH.format(voice="jf_alpha") + "?output_format=pcm_24000") as ws:
         ws.send_json({"text": " ", "voice_settings": {"speed": 1.25, "stability": 0.5}})
         for word in ["Dr.", "Smith", "came", "home.", "He", "was"]:
@@ -138,7 +111,7 @@ def test_sentences_are_spoken_while_text_still_arrives(tmp_path):
     ("eleven_multilingual_v2", "jf_alpha", "kokoro"), ("kokoro", "jf_alpha", "kokoro"), (None, "jf_alpha", "kokoro")])
 def test_model_id_chooses_the_engine(tmp_path, model_id, voice, engine):
     """eleven_* ids are Kokoro, "chatterbox" is Chatterbox; without a model_id the voice decides."""
-    app = in_process(tmp_path)
+    app = serve_gateway(tmp_path)
     if voice == "cloned":
         voice = cloned(app.client, "Narrator")["voice_id"]
     query = f"?model_id={model_id}" if model_id else ""
@@ -153,7 +126,7 @@ def test_model_id_chooses_the_engine(tmp_path, model_id, voice, engine):
 
 @pytest.mark.parametrize("output_format, rate", [("pcm_16000", 16_000), ("pcm_44100", 44_100)])
 def test_pcm_formats_are_resampled(tmp_path, output_format, rate):
-    app = in_process(tmp_path)
+    app = serve_gateway(tmp_path)
     with app.client.websocket_connect(PATH.format(voice="jf_alpha") + f"?output_format={output_format}") as ws:
         ws.send_json({"text": "one two three four five six seven eight nine ten. "})
         ws.send_json({"text": ""})
@@ -163,7 +136,7 @@ def test_pcm_formats_are_resampled(tmp_path, output_format, rate):
 
 
 def test_mp3_is_the_default_format(tmp_path):
-    app = in_process(tmp_path)
+    app = serve_gateway(tmp_path)
     with app.client.websocket_connect(PATH.format(voice="jf_alpha")) as ws:
         ws.send_json({"text": "An mp3 stream by default, as ElevenLabs sends. "})
         ws.send_json({"text": ""})
@@ -172,7 +145,7 @@ def test_mp3_is_the_default_format(tmp_path):
 
 
 def test_alignment_comes_from_the_engines_word_timings(tmp_path):
-    app = in_process(tmp_path, kokoro=FakeKokoro(returns_durations=True))
+    app = serve_gateway(tmp_path, kokoro=FakeKokoro(returns_durations=True))
     with app.client.websocket_connect(PATH.format(voice="jf_alpha") + "?output_format=pcm_24000") as ws:
         ws.send_json({"text": "Short words come first. Then a second sentence follows. ", "flush": True})
         ws.send_json({"text": ""})
@@ -192,7 +165,7 @@ def test_alignment_comes_from_the_engines_word_timings(tmp_path):
 
 
 def test_without_engine_timings_alignment_is_null_and_not_asked_again(tmp_path):
-    app = in_process(tmp_path, kokoro=FakeKokoro(returns_durations=False))
+    app = serve_gateway(tmp_path, kokoro=FakeKokoro(returns_durations=False))
     for _ in range(2):
         with app.client.websocket_connect(PATH.format(voice="jf_alpha") + "?output_format=pcm_24000") as ws:
             ws.send_json({"text": "No timings here. ", "flush": True})
@@ -205,7 +178,7 @@ def test_without_engine_timings_alignment_is_null_and_not_asked_again(tmp_path):
 
 def test_leaving_mid_synthesis_cancels_the_engine_streams(tmp_path):
     kokoro = SlowKokoro(seconds_per_chunk=0.05)
-    app = in_process(tmp_path, kokoro=kokoro)
+    app = serve_gateway(tmp_path, kokoro=kokoro)
     with app.client.websocket_connect(PATH.format(voice="jf_alpha") + "?output_format=pcm_24000") as ws:
         ws.send_json({"text": LONG_TEXT, "flush": True})
         assert json.loads(ws.receive_text())["audio"]
@@ -247,7 +220,7 @@ def test_chunks_keep_their_order_when_requests_overlap(tmp_path):
                 level = np.full(len(chunk.audio), int(chunk.text.split()[0]) / 100, np.float32)
                 yield AudioChunk(level, chunk.sample_rate, chunk.text, chunk.index, chunk.tokens)
 
-    app = in_process(tmp_path, kokoro=Numbered(seconds_per_chunk=0.02))
+    app = serve_gateway(tmp_path, kokoro=Numbered(seconds_per_chunk=0.02))
     with app.client.websocket_connect(PATH.format(voice="jf_alpha") + "?output_format=pcm_24000") as ws:
         ws.send_json({"text": " "})
         for n in range(1, 7):

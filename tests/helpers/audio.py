@@ -70,3 +70,10 @@ def recognize_digits(audio: np.ndarray, sample_rate: int, grammar_path: str) -> 
 def b64(data: bytes) -> str:
     """Bytes as the base64 text that JSON bodies carry."""
     return base64.b64encode(data).decode()
+
+
+def spectral_magnitudes(audio: np.ndarray, frame: int = 1024, hop: int = 256) -> np.ndarray:
+    """Short-time spectral magnitudes (Hann windows of `frame` samples every `hop`): what two renderings of the
+    same speech share even where their samples differ."""
+    frames = np.lib.stride_tricks.sliding_window_view(audio, frame)[::hop] * np.hanning(frame)
+    return np.abs(np.fft.rfft(frames, axis=1))

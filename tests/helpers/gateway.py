@@ -46,6 +46,10 @@ class Served:
         """The voice library's directory, as names (to show that a failure stored nothing)."""
         return sorted(path.name for path in self.library.iterdir() if path.name != ".lock")
 
+    def texts(self, engine: FakeKokoro | FakeChatterbox | None = None) -> list[str]:
+        """The texts `engine` (Kokoro unless given) was asked to stream, in order."""
+        return [request.text for request in (engine or self.kokoro).requests("stream")]
+
 
 def serve_gateway(tmp_path: Path, kokoro: FakeKokoro | None = None, chatterbox: FakeChatterbox | None = None,
                   conversion: FakeConversion | None = None, keys: BearerKeys | None = None, **gateway) -> Served:

@@ -3,6 +3,8 @@ httpx client or an in-process TestClient)."""
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 
 CLIP_TEXT = ("My voice is the one you will hear from now on. I speak slowly and clearly, "
@@ -18,3 +20,23 @@ def kokoro_clip(client, voice: str, audio_format: str = "wav", text: str = CLIP_
 
 def clone(client, name: str, clip: bytes, filename: str = "clip.wav", **fields) -> httpx.Response:
     return client.post("/v1/voices", data={"name": name, **fields}, files={"file": (filename, clip)})
+
+
+CONVERSIONS = "/v1/audio/conversions"
+
+
+def convert_multipart(client, speech: bytes, target: bytes | None = None, target_filename: str = "target.wav",
+                      **fields) -> httpx.Response:
+    """A voice conversion as a multipart form: the speech as `file`, a target recording (if any) as
+    `target_speaker`, the other fields as form fields."""
+    files = {"file": ("speech.wav", speech)}
+    if target is not None:
+        files["target_speaker"] = (target_filename, target)
+    return client.post(CONVERSIONS, data=fields, files=files)
+
+
+def convert_json(client, speech: bytes | None = None, **fields) -> httpx.Response:
+    """A voice conversion as JSON: the speech (if any) as base64 `audio`, the other fields as they are."""
+    if speech is not None:
+        fields["audio"] = base64.b64encode(speech).decode()
+    return client.post(CONVERSIONS, json=fields)

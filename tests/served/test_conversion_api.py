@@ -24,7 +24,7 @@ from tests.helpers.audio import wav_bytes
 from tests.helpers.chatterbox_checkpoint import harmonic_clip
 from tests.helpers.errors import assert_error
 from tests.helpers.settings import APP_NAME, CONVERSION_PIECE_SEC
-from tests.helpers.voices import clone, kokoro_clip
+from tests.helpers.voices import clone, convert_json, convert_multipart, kokoro_clip
 
 ROUTE = "/v1/audio/conversions"
 TARGET_NAME = "Conversion Target"
@@ -39,19 +39,6 @@ def assert_same_length(output: bytes, input_s: float) -> np.ndarray:
     samples, _, output_s = duration(output)
     assert abs(output_s - input_s) <= 0.03 * input_s, (output_s, input_s)
     return samples
-
-
-def multipart(client, speech: bytes, target: bytes | None = None, **fields):
-    files = {"file": ("speech.wav", speech)}
-    if target is not None:
-        files["target_speaker"] = ("target.mp3", target)
-    return client.post(ROUTE, data=fields, files=files)
-
-
-def as_json(client, speech: bytes | None = None, **fields):
-    if speech is not None:
-        fields["audio"] = base64.b64encode(speech).decode()
-    return client.post(ROUTE, json=fields)
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +66,7 @@ def target_voice(client, long_speech) -> dict:
 
 @pytest.fixture(scope="module")
 def by_name(client, speech, speech_s, target_voice) -> np.ndarray:
-    response = multipart(client, speech, voice_name=TARGET_NAME.upper())
+    response = convert_multipart(client, speech, voice_name=TARGET_NAME.upper())
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "audio/wav"
     assert response.headers["x-transfer-mode"] == "embedding"
@@ -115,7 +102,7 @@ def test_library_voice_by_name_and_by_id_give_the_same_audio(client, speech, spe
 
 def test_a_target_recording_gives_another_voice(client, speech, speech_s, long_speech, by_name):
     target = kokoro_clip(client, "jf_alpha", "mp3")
-    response = multipart(client, speech, target, transfer_mode="audio", return_json="true")
+    response = convert_multipart(client, speech, target, "target.mp3", transfer_mode="audio", return_json="true")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["transfer_info"] == {"transfer_mode": "audio", "target_voice": "target_speaker", "voice_id": None,
@@ -127,7 +114,7 @@ def test_a_target_recording_gives_another_voice(client, speech, speech_s, long_s
 def test_long_input_is_converted_in_pieces(client, long_speech, target_voice):
     input_s = duration(long_speech)[2]
     assert input_s > CONVERSION_PIECE_SEC
-    response = multipart(client, long_speech, voice_id=target_voice["voice_id"], response_format="flac",
+    response = convert_multipart(client, long_speech, voice_id=target_voice["voice_id"], response_format="flac",
                          sample_rate="16000", no_watermark="true")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "audio/flac"
@@ -149,20 +136,20 @@ def test_long_input_is_converted_in_pieces(client, long_speech, target_voice):
     ({"voice_name": TARGET_NAME, "bogus": 1}, 400, "bogus", "unrecognized"),
 ])
 def test_bad_targets_and_fields(client, speech, target_voice, fields, status, param, words):
-    assert_error(as_json(client, speech, **fields), status, param, words)
+    assert_error(convert_json(client, speech, **fields), status, param, words)
 
 
 def test_bad_audio_is_a_clear_error(client, speech, target_voice):
     target = {"voice_name": TARGET_NAME}
-    assert_error(multipart(client, b"this is not audio at all" * 100, **target), 400, "file", "audio")
-    assert_error(multipart(client, b"", **target), 400, "file", "empty")
-    assert_error(multipart(client, wav_bytes(0.2), **target), 400, "file", "at least")
-    assert_error(multipart(client, b"\0" * (11 << 20), **target), 413, "file", "limit")
-    assert_error(as_json(client, **target), 400, "audio", "missing")
-    assert_error(as_json(client, audio="***", **target), 400, "audio", "base64")
+    assert_error(convert_multipart(client, b"this is not audio at all" * 100, **target), 400, "file", "audio")
+    assert_error(convert_multipart(client, b"", **target), 400, "file", "empty")
+    assert_error(convert_multipart(client, wav_bytes(0.2), **target), 400, "file", "at least")
+    assert_error(convert_multipart(client, b"\0" * (11 << 20), **target), 413, "file", "limit")
+    assert_error(convert_json(client, **target), 400, "audio", "missing")
+    assert_error(convert_json(client, audio="***", **target), 400, "audio", "base64")
     assert_error(client.post(ROUTE, data=target), 400, "file", "file")
-    assert_error(multipart(client, speech, b"", transfer_mode="audio"), 400, "target_speaker", "empty")
-    assert_error(multipart(client, speech, b"\1\2\3" * 500), 400, "target_speaker", "audio")
+    assert_error(convert_multipart(client, speech, b"", transfer_mode="audio"), 400, "target_speaker", "empty")
+    assert_error(convert_multipart(client, speech, b"\1\2\3" * 500), 400, "target_speaker", "audio")
     assert_error(client.post(ROUTE, content=b"audio", headers={"Content-Type": "audio/wav"}), 400, None,
                  "content-type")
 

@@ -306,10 +306,23 @@ def test_a_job_longer_than_the_visibility_timeout_runs_once(client, redis_url):
     assert job_records(redis_url).get(job_id).redeliveries == 0
 
 
-def test_results_expire(client):
+def test_results_expire(client, redis_url):
+    """A final job's record and Celery's result both expire after result_expiry_s: their TTLs in Redis say so
+    (read, not waited out), and once they lapse (made to lapse now) the job's status is a 404 saying so."""
     result = run_sync(client, {"operation": "list_local_voices"})
     assert client.get(f"/status/{result['id']}").json()["status"] == "COMPLETED"
-    time.sleep(TEST_JOBS["result_expiry_s"] + 1)
+    redis_client = redis.Redis.from_url(redis_url)
+    record, celery_result = f"chorus:job:{result['id']}", f"celery-task-meta-{result['id']}"
+    deadline = time.monotonic() + 10  # the consumer shortens the record's TTL just after it stores the result
+    while not 0 < redis_client.ttl(record) <= TEST_JOBS["result_expiry_s"]:
+        assert time.monotonic() < deadline, f"the record's TTL is {redis_client.ttl(record)} s"
+        time.sleep(0.05)
+    assert 0 < redis_client.ttl(celery_result) <= TEST_JOBS["result_expiry_s"]
+    for key in (record, celery_result):
+        redis_client.pexpire(key, 1)
+    while redis_client.exists(record, celery_result):
+        assert time.monotonic() < deadline, "the keys did not lapse"
+        time.sleep(0.01)
     assert_error(client.get(f"/status/{result['id']}"), 404, "id", "expired")
 
 
