@@ -95,21 +95,32 @@ def voice_library(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("voice-library")
 
 
+def needs_chatterbox(session: pytest.Session) -> bool:
+    """Whether a selected test needs the random Chatterbox checkpoint (the `chatterbox` marker, set from the
+    chatterbox_checkpoint fixture, directly, through another fixture or by `usefixtures`)."""
+    return any(item.get_closest_marker("chatterbox") for item in session.items)
+
+
 @pytest.fixture(scope="session")
-def base_url(serve_instance, tls_context, tmp_path_factory, chatterbox_checkpoint, voice_library) -> str:
+def base_url(request, serve_instance, tls_context, tmp_path_factory, voice_library) -> str:
+    """The session's Chorus app. Its Chatterbox and Conversion get the random checkpoint only when a selected
+    test needs it (building it and loading it twice is a good part of the start-up); otherwise they run
+    without weights, unavailable, as on a machine without them."""
     from ray import serve
 
     from ingress.app import build_app
 
+    checkpoint = request.getfixturevalue("chatterbox_checkpoint") if needs_chatterbox(request.session) else None
+    weights = {"checkpoint_dir": str(checkpoint)} if checkpoint else {}
     jobs = {**TEST_JOBS, "redis_data_dir": str(tmp_path_factory.mktemp("redis"))}
     # S3Gen's work grows with the reference it imitates and with its decoder steps: 1 s of each clip and
     # 2 steps keep a chunk near 1 s on two CPU cores (4.8 s with 2 s of reference and 10 steps). A first
     # chunk of up to 12 words: a clone's sample sentence is then one chunk (one S3Gen pass).
-    chatterbox = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1, "first_chunk_size": 12,
+    chatterbox = {**weights, "max_reference_duration_sec": 1, "first_chunk_size": 12,
                   "s3gen_steps": S3GEN_STEPS, "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
     # Voice conversion: S3Gen of the same checkpoint; pieces of 5 s let a 12 s input test the joins.
-    conversion = {"checkpoint_dir": str(chatterbox_checkpoint), "max_reference_duration_sec": 1,
-                  "s3gen_steps": S3GEN_STEPS, "piece_sec": CONVERSION_PIECE_SEC}
+    conversion = {**weights, "max_reference_duration_sec": 1, "s3gen_steps": S3GEN_STEPS,
+                  "piece_sec": CONVERSION_PIECE_SEC}
     app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}, "jobs": jobs,
                      "chatterbox": chatterbox, "conversion": conversion, "voice_library": {"root": str(voice_library)}})
     serve.run(app, name=APP_NAME, route_prefix="/")

@@ -19,6 +19,9 @@ from deployments.chatterbox.deployment import ChatterboxDeployment
 from tests.helpers.audio import decode
 from tests.helpers.settings import CHATTERBOX_MAX_NEW_TOKENS, S3GEN_STEPS
 
+# Every test here speaks to the session app's Chatterbox or Conversion: the random checkpoint is deployed.
+pytestmark = pytest.mark.usefixtures("chatterbox_checkpoint")
+
 APP = "chatterbox-batching"
 
 

@@ -26,6 +26,9 @@ from tests.helpers.errors import assert_error
 from tests.helpers.settings import APP_NAME, CONVERSION_PIECE_SEC
 from tests.helpers.voices import clone, convert_json, convert_multipart, kokoro_clip
 
+# Every test here speaks to the session app's Chatterbox or Conversion: the random checkpoint is deployed.
+pytestmark = pytest.mark.usefixtures("chatterbox_checkpoint")
+
 ROUTE = "/v1/audio/conversions"
 TARGET_NAME = "Conversion Target"
 

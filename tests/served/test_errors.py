@@ -8,6 +8,7 @@ import pytest
 import soundfile
 
 from tests.helpers.errors import BAD_SPEECH_REQUESTS, JSON, assert_error
+from tests.helpers.served import gateway_over_test_engines
 
 
 @pytest.mark.parametrize("body, param, words", BAD_SPEECH_REQUESTS)
@@ -53,13 +54,23 @@ def test_bad_simple_requests(client, body, param):
     assert_error(client.post("/synthesize/stream", json=body), 400, param)
 
 
-def test_unavailable_engine_is_503_and_the_gateway_stays_up(client):
+def test_unavailable_engine_is_503_and_the_gateway_stays_up(client, tmp_path):
     """A Kokoro that cannot load (here: its model cache cannot be created) reports why."""
     from ray import serve
 
-    from ingress.app import build_app
+    from deployments.chatterbox.deployment import ChatterboxDeployment
+    from deployments.conversion.deployment import ConversionDeployment
+    from deployments.kokoro.deployment import KokoroDeployment
+    from deployments.kokoro.settings import KokoroSettings
 
-    serve.run(build_app({"gateway": {"require_auth": False}, "kokoro": {"cache_dir": "/dev/null/chorus"}}), name="broken", route_prefix="/broken")
+    # A gateway with engines of its own, every one down: that Kokoro, and Chatterbox and Conversion without
+    # a checkpoint (the engine-sharing helper: small replicas beside the test app, not a second graph).
+    small = {"ray_actor_options": {"num_cpus": 0.1}}
+    engines = {"kokoro": KokoroDeployment.options(**small).bind(KokoroSettings(cache_dir="/dev/null/chorus")),
+               "chatterbox": ChatterboxDeployment.options(**small).bind({}, str(tmp_path)),
+               "conversion": ConversionDeployment.options(**small).bind({}, str(tmp_path))}
+    serve.run(gateway_over_test_engines({"require_auth": False}, tmp_path, **engines), name="broken",
+              route_prefix="/broken")
     health = client.get("/broken/health")
     assert health.status_code == 503
     assert health.json()["engines"]["kokoro"]["status"] == "unavailable"

@@ -119,8 +119,9 @@ def reference_clip(client) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def cloned(client, reference_clip) -> dict:
-    """A voice cloned by a voice_cloning job, as the reference's cloning example does it."""
+def cloned(client, reference_clip, chatterbox_checkpoint) -> dict:
+    """A voice cloned by a voice_cloning job, as the reference's cloning example does it (by the session app's
+    Chatterbox, on the random checkpoint)."""
     result = run_sync(client, {"operation": "voice_cloning", "reference_audio": b64(reference_clip),
                                "voice_name": "Job Clone", "voice_description": "cloned by a job", "gender": "male",
                                "save_to_library": True})
@@ -297,7 +298,8 @@ def test_a_job_survives_its_consumer_being_killed(client, redis_url):
 
 def test_a_job_longer_than_the_visibility_timeout_runs_once(client, redis_url):
     """Its consumer renews its lease on the job while it runs, so no sweep hands it to a second consumer."""
-    job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": LONG_TEXT,
+    # Twice LONG_TEXT: about 14 s of speech, well past the 4 s it must outlast even on a quiet machine.
+    job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": " ".join([LONG_TEXT] * 2),
                              "voice_name": "jm_kumo"})
     final, _ = poll(client, job_id, timeout_s=TEST_JOBS["max_job_s"] + 30, every_s=0.25)
     assert final["status"] == "COMPLETED", final

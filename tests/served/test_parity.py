@@ -54,7 +54,7 @@ def reference(client) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def parity_voice(client, reference) -> dict:
+def parity_voice(client, reference, chatterbox_checkpoint) -> dict:
     response = clone(client, PARITY_VOICE, reference, gender="male")
     assert response.status_code == 201, response.text
     return response.json()["voice_info"]
@@ -107,6 +107,7 @@ def test_conversion_is_the_same_bytes(client, parity_voice):
     assert job["transfer_info"]["voice_id"] == http.headers["x-target"] == parity_voice["voice_id"]
 
 
+@pytest.mark.usefixtures("chatterbox_checkpoint")  # Chatterbox prepares the voice
 def test_an_unsaved_clone_is_described_the_same(client, reference):
     http = client.post("/v1/voices", json={"name": "Not Stored", "reference_audio": b64(reference),
                                            "gender": "female", "save_to_library": False})

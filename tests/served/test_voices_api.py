@@ -22,6 +22,9 @@ from tests.helpers.errors import assert_error
 from tests.helpers.settings import APP_NAME
 from tests.helpers.voices import clone, kokoro_clip
 
+# Every test here speaks to the session app's Chatterbox or Conversion: the random checkpoint is deployed.
+pytestmark = pytest.mark.usefixtures("chatterbox_checkpoint")
+
 
 def chatterbox_wav(client, **fields) -> np.ndarray:
     response = client.post("/v1/audio/speech", json={"model": "chatterbox", "input": "Hello there.",
