@@ -162,7 +162,7 @@ def reference_clip(client, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cloned_voice(client, reference_clip):
+def cloned_voice(client, reference_clip, chatterbox_checkpoint):  # cloning speaks with Chatterbox
     response = clone(client, "Playground Voice", reference_clip.read_bytes(), gender="male",
                      description="cloned by tests/browser/test_playground.py")
     assert response.status_code == 201, response.text

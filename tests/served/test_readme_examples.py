@@ -30,6 +30,7 @@ import re
 import shlex
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -135,45 +136,55 @@ def _free_port() -> int:
 
 class TlsRelay:
     """What `make serve-tls` answers on 8443: TLS with the project's certificate, the embedded default
-    behind it. Bytes are relayed both ways (WebSocket upgrades included)."""
+    behind it. Bytes are relayed both ways (WebSocket upgrades included), a thread per direction."""
 
     def __init__(self, cert: Path, key: Path, target_port: int):
         self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.context.load_cert_chain(cert, key)
         self.target_port = target_port
-        self.loop = asyncio.new_event_loop()
-        self.port = _free_port()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
-        self.thread.start()
-        ready.wait(10)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _run(self, ready: threading.Event) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(
-            asyncio.start_server(self._connection, "127.0.0.1", self.port, ssl=self.context))
-        ready.set()
-        self.loop.run_forever()
-
-    async def _connection(self, client_reader, client_writer) -> None:
-        upstream_reader, upstream_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-
-        async def pipe(reader, writer):
+    def _accept(self) -> None:
+        while True:
             try:
-                while data := await reader.read(65536):
-                    writer.write(data)
-                    await writer.drain()
-            except (ConnectionError, ssl.SSLError):
-                pass
-            finally:
-                writer.close()
+                raw, _ = self.listener.accept()
+            except OSError:  # closed
+                return
+            threading.Thread(target=self._relay, args=(raw,), daemon=True).start()
 
-        await asyncio.gather(pipe(client_reader, upstream_writer), pipe(upstream_reader, client_writer))
+    def _relay(self, raw: socket.socket) -> None:
+        try:
+            client = self.context.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):
+            raw.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        back = threading.Thread(target=_pipe, args=(upstream, client), daemon=True)
+        back.start()
+        _pipe(client, upstream)
+        back.join()
+        client.close()
+        upstream.close()
 
     def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.server.close)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
+        self.listener.close()
+
+
+def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    """Copy until either side ends, then end both: a WebSocket's close ends both directions, and a
+    half-open relay would keep the client waiting for the end of its connection."""
+    try:
+        while data := source.recv(65536):
+            sink.sendall(data)
+    except OSError:
+        pass
+    for end in (source, sink):
+        try:
+            end.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
 
 @dataclass
