@@ -24,7 +24,7 @@ from tests.helpers.gateway import (
     read_wav,
     serve_gateway,
 )
-from tests.helpers.voices import clone
+from tests.helpers.voices import BAD_UPLOADS, clone
 
 # -- /v1/voices -----------------------------------------------------------------------------------
 
@@ -102,21 +102,7 @@ def test_kokoro_names_are_refused_before_the_clip_is_decoded(gw):
     assert_error(clone(gw.client, "jm_kumo", b"not audio"), 400, "name", "kokoro")
 
 
-@pytest.mark.parametrize("name, upload, status, param, words", [
-    ("Bad 1", b"this is not audio at all" * 100, 400, "file", "audio"),
-    ("Bad 2", b"", 400, "file", "empty"),
-    ("Bad 3", wav_bytes(2), 400, "file", "at least"),
-    ("Bad 4", wav_bytes(61), 400, "file", "long"),
-    ("Bad 5", wav_bytes(8)[:30], 400, "file", ""),  # truncated inside its header
-    ("Bad 6", wav_bytes(8, rate=4000), 400, "file", "sample rate"),
-    ("Huge", b"\0" * (11 << 20), 413, "file", "limit"),
-    ("../escape", wav_bytes(8), 400, "name", "/"),
-    ("line\nbreak", wav_bytes(8), 400, "name", "control"),
-    ("x" * 65, wav_bytes(8), 400, "name", "64"),
-    ("   ", wav_bytes(8), 400, "name", ""),
-    ("jm_kumo", wav_bytes(8), 400, "name", "kokoro"),
-    ("ALLOY", wav_bytes(8), 400, "name", "kokoro"),  # OpenAI's aliases are Kokoro names too
-])
+@pytest.mark.parametrize("name, upload, status, param, words", BAD_UPLOADS)
 def test_bad_uploads_are_clear_errors_and_store_nothing(gw, name, upload, status, param, words):
     assert_error(clone(gw.client, name, upload), status, param, words)
     assert gw.stored() == []

@@ -7,6 +7,8 @@ import base64
 
 import httpx
 
+from tests.helpers.audio import wav_bytes
+
 CLIP_TEXT = ("My voice is the one you will hear from now on. I speak slowly and clearly, "
              "so that every word can be copied.")
 
@@ -21,6 +23,24 @@ def kokoro_clip(client, voice: str, audio_format: str = "wav", text: str = CLIP_
 def clone(client, name: str, clip: bytes, filename: str = "clip.wav", **fields) -> httpx.Response:
     return client.post("/v1/voices", data={"name": name, **fields}, files={"file": (filename, clip)})
 
+
+# Clone uploads that must fail, each with its status, the field named and a word of the message; none may
+# store anything (the in-process and the served tier both walk them).
+BAD_UPLOADS = [
+    ("Bad 1", b"this is not audio at all" * 100, 400, "file", "audio"),
+    ("Bad 2", b"", 400, "file", "empty"),
+    ("Bad 3", wav_bytes(2), 400, "file", "at least"),
+    ("Bad 4", wav_bytes(61), 400, "file", "long"),
+    ("Bad 5", wav_bytes(8)[:30], 400, "file", ""),  # truncated inside its header
+    ("Bad 6", wav_bytes(8, rate=4000), 400, "file", "sample rate"),
+    ("Huge", b"\0" * (11 << 20), 413, "file", "limit"),
+    ("../escape", wav_bytes(8), 400, "name", "/"),
+    ("line\nbreak", wav_bytes(8), 400, "name", "control"),
+    ("x" * 65, wav_bytes(8), 400, "name", "64"),
+    ("   ", wav_bytes(8), 400, "name", ""),
+    ("jm_kumo", wav_bytes(8), 400, "name", "kokoro"),
+    ("ALLOY", wav_bytes(8), 400, "name", "kokoro"),  # OpenAI's aliases are Kokoro names too
+]
 
 CONVERSIONS = "/v1/audio/conversions"
 

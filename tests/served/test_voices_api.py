@@ -17,10 +17,10 @@ import pytest
 import ray
 import soundfile
 
-from tests.helpers.audio import decode, wav_bytes
+from tests.helpers.audio import decode
 from tests.helpers.errors import assert_error
 from tests.helpers.settings import APP_NAME
-from tests.helpers.voices import clone, kokoro_clip
+from tests.helpers.voices import BAD_UPLOADS, clone, kokoro_clip
 
 # Every test here speaks to the session app's Chatterbox or Conversion: the random checkpoint is deployed.
 pytestmark = pytest.mark.usefixtures("chatterbox_checkpoint")
@@ -136,17 +136,7 @@ def test_rename_describe_and_delete(client, clips):
     assert_error(client.delete("/v1/voices/jm_kumo"), 404, "voice_id", "not found")  # packs are read-only
 
 
-@pytest.mark.parametrize("name, upload, status, param, words", [
-    ("Bad 1", b"this is not audio at all" * 100, 400, "file", "audio"),
-    ("Bad 2", b"", 400, "file", "empty"),
-    ("Bad 3", wav_bytes(2), 400, "file", "at least"),
-    ("Bad 4", wav_bytes(61), 400, "file", "long"),
-    ("Bad 5", wav_bytes(8)[:30], 400, "file", ""),  # truncated inside its header
-    ("Bad 6", wav_bytes(8, rate=4000), 400, "file", "sample rate"),
-    ("../escape", wav_bytes(8), 400, "name", ""),
-    ("line\nbreak", wav_bytes(8), 400, "name", ""),
-    ("jm_kumo", wav_bytes(8), 400, "name", "kokoro"),
-])
+@pytest.mark.parametrize("name, upload, status, param, words", BAD_UPLOADS)
 def test_bad_uploads_are_clear_errors_and_store_nothing(client, voice_library, voices, name, upload, status, param,
                                                         words):
     before = sorted(path.name for path in voice_library.iterdir())
