@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ground.errors import ServiceError, describe_validation_error
 from ingress import metrics
+from ingress.openapi import amend_openapi
 
 logger = logging.getLogger("ray.serve")
 
@@ -91,12 +92,8 @@ DOCUMENTED_ERRORS = {
 
 def document_errors(app: FastAPI) -> None:
     """Every operation in the app's OpenAPI document lists the error statuses above, in the error shape."""
-    build = app.openapi
 
-    def openapi() -> dict:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
+    def amend(schema: dict) -> None:
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         error_schema = ErrorResponse.model_json_schema(ref_template="#/components/schemas/{model}")
         components.update(error_schema.pop("$defs", {}))
@@ -110,10 +107,8 @@ def document_errors(app: FastAPI) -> None:
                 responses.pop("422", None)
                 for status, description in DOCUMENTED_ERRORS.items():
                     responses.setdefault(str(status), {"description": description, "content": body})
-        app.openapi_schema = schema
-        return schema
 
-    app.openapi = openapi
+    amend_openapi(app, amend)
 
 
 def install_error_handlers(app: FastAPI) -> None:

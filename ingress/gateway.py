@@ -16,6 +16,7 @@ from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.jobs.router import router as jobs_router
 from ingress.jobs.service import JobService
 from ingress.jobs.settings import JobsSettings
+from ingress.openapi import document_text_limits
 from ingress.realtime.router import router as realtime_router
 from ingress.realtime.service import StreamInputService
 from ingress.settings import GatewaySettings
@@ -40,26 +41,6 @@ UPLOAD_PATHS = ("/v1/voices", "/v1/audio/speech", "/v1/audio/conversions", "/run
 def upload_body_limit(library: VoiceLibrarySettings) -> int:
     """Room for the largest allowed clip as base64 (4 bytes per 3), plus the other fields."""
     return -(-library.max_upload_bytes // 3) * 4 + (64 << 10)
-
-
-def document_text_limits(api: FastAPI, settings: GatewaySettings) -> None:
-    """The text limits are settings, so the document gets them when the app is made, not from the models."""
-    build = api.openapi
-    limits = {("SpeechRequest", "input"): settings.max_input_chars,
-              ("CaptionedSpeechRequest", "input"): settings.max_input_chars,
-              ("SynthesizeRequest", "text"): settings.max_simple_text_chars}
-
-    def openapi() -> dict:
-        if api.openapi_schema is None:
-            schema = build()
-            models = schema.get("components", {}).get("schemas", {})
-            for (model, field), limit in limits.items():
-                if model in models:
-                    models[model]["properties"][field]["maxLength"] = limit
-            api.openapi_schema = schema
-        return api.openapi_schema
-
-    api.openapi = openapi
 
 
 def create_api(settings: GatewaySettings, operations: Operations, library_settings: VoiceLibrarySettings,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
@@ -66,14 +66,14 @@ class WholeFile:
         return self._output.whole(np.concatenate(self._parts) if self._parts else np.zeros(0, np.float32))
 
 
-async def write_stream(chunks: AsyncIterator[AudioChunk], encoder_for: Callable[[int], Encoder],
+async def write_stream(chunks: AsyncGenerator[AudioChunk, None], encoder_for: Callable[[int], Encoder],
                        framing: Framing[Frame]) -> AsyncIterator[Frame]:
     """The frames of a started stream. `encoder_for(sample_rate)` makes the encoder at the first chunk (and
     again should the engine's rate change mid-stream, after finishing the one before)."""
     encoder: Encoder | None = None
     source_rate = 0
     try:
-        async with contextlib.aclosing(chunks) if hasattr(chunks, "aclose") else contextlib.nullcontext(chunks):
+        async with contextlib.aclosing(chunks):
             async for chunk in chunks:
                 if encoder is None or chunk.sample_rate != source_rate:
                     if encoder is not None:

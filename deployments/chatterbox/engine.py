@@ -67,8 +67,8 @@ class ChatterboxEngine(CheckpointEngine):
         self.t3_batcher.configure(batching)
         self.s3gen_batcher.limits = batching
 
-    def batching(self) -> dict[str, float]:
-        return {"t3_rows_per_step": self.t3_batcher.limits.max_batch_rows, **super().batching()}
+    def health_batching(self) -> dict[str, float]:
+        return {"t3_rows_per_step": self.t3_batcher.limits.max_batch_rows, **super().health_batching()}
 
     @property
     def sr(self) -> int:

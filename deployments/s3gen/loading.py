@@ -88,7 +88,7 @@ class CheckpointEngine:
     def available(self) -> bool:
         return self._model is not None
 
-    def batching(self) -> dict[str, float]:
+    def health_batching(self) -> dict[str, float]:
         """How the replica's S3Gen batcher groups work, for /health (subclasses add their own stages)."""
         limits = self.s3gen_batcher.limits
         return {"s3gen_items_per_pass": limits.s3gen_max_batch, "s3gen_frames_per_pass": limits.s3gen_max_batch_frames}

@@ -8,6 +8,7 @@ changes with the voice, and threads that wait on the batchers for each ongoing r
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class S3GenDeploymentShell:
     async def health(self) -> EngineHealth:
         return EngineHealth(engine=self.engine_name, status="ready" if self.engine.available else "unavailable",
                             backend=self.engine.device or "none", reason=self.engine.reason,
-                            batching=self.engine.batching() if self.engine.available else {},
+                            batching=self.engine.health_batching() if self.engine.available else {},
                             user_config=self.user_config)
 
     def _require_ready(self) -> None:
@@ -64,7 +65,7 @@ class S3GenDeploymentShell:
         """`work(*args)` on one of the waiter threads: the replica keeps answering while it waits."""
         return await asyncio.get_running_loop().run_in_executor(self._waiters, work, *args)
 
-    def _library_voice(self, voice: LibraryVoice) -> tuple[str, callable]:
+    def _library_voice(self, voice: LibraryVoice) -> tuple[str, Callable[[], bytes]]:
         """A library voice's cache key and the reader of its prepared artifact.
 
         Keyed by version too: a voice deleted and re-created under the same id is never served stale.

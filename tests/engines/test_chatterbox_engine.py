@@ -193,12 +193,12 @@ def test_the_first_chunk_is_held_short_so_audio_starts_soon():
 def test_health_says_how_the_engine_batches_in_its_own_terms(engine):
     """T3 rows per decode step, S3Gen items and frames per pass: the limits in force, changed by configure."""
     defaults = ChatterboxLimits(max_new_tokens=MAX_NEW_TOKENS)
-    assert engine.batching() == {"t3_rows_per_step": defaults.max_batch_rows,
+    assert engine.health_batching() == {"t3_rows_per_step": defaults.max_batch_rows,
                                  "s3gen_items_per_pass": defaults.s3gen_max_batch,
                                  "s3gen_frames_per_pass": defaults.s3gen_max_batch_frames}
     engine.configure(ChatterboxLimits(max_batch_rows=6, s3gen_max_batch=3, s3gen_max_batch_frames=900,
                                       max_new_tokens=MAX_NEW_TOKENS))
     try:
-        assert engine.batching() == {"t3_rows_per_step": 6, "s3gen_items_per_pass": 3, "s3gen_frames_per_pass": 900}
+        assert engine.health_batching() == {"t3_rows_per_step": 6, "s3gen_items_per_pass": 3, "s3gen_frames_per_pass": 900}
     finally:
         engine.configure(defaults)
