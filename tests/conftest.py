@@ -70,7 +70,8 @@ def serve_instance(certificate, metrics_port):
 
     # Logical CPUs for scheduling only: every app the tests deploy (main, torch, broken) fits at once.
     # Metrics reach the exporter every 2 s instead of Ray's 10 s: the metrics tests wait less for them.
-    ray.init(num_cpus=8, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port,
+    # address="local": a cluster of its own, even when another Ray (a served test's server) runs on the machine.
+    ray.init(address="local", num_cpus=8, include_dashboard=False, log_to_driver=False, _metrics_export_port=metrics_port,
              _system_config={"metrics_report_interval_ms": 2000})
     port = free_port()
     cert, key = certificate

@@ -104,7 +104,7 @@ def _serve(config_path: str, address_file: str) -> None:
     from ray.serve.scripts import cli
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit through ray's atexit shutdown
-    ray.init(namespace="serve", include_dashboard=False)
+    ray.init(address="local", namespace="serve", include_dashboard=False)
     Path(address_file).write_text(ray.get_runtime_context().gcs_address)
     cli.main(["run", "--non-blocking", config_path], standalone_mode=False)
     sys.stdin.read()
