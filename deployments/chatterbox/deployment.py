@@ -1,4 +1,6 @@
-"""Ray Serve deployment for Chatterbox: voices from the shared library or a one-off clip, text in chunks.
+"""Ray Serve deployment for one model of the Chatterbox family (its settings' `model`): voices from the shared
+library or a one-off clip, text in chunks. The application binds the class once per model, each under its
+own deployment name (DEPLOYMENT_NAMES), so each is scaled on its own.
 
 Concurrent requests share the replica's batched T3 decode and S3Gen passes (deployments.chatterbox.
 engine), so a replica takes many requests at once: max_ongoing_requests should leave room for a
@@ -11,13 +13,15 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
+from functools import partial
 
 import numpy as np
 from ray import serve
 
+from audio.uploads import decode_upload
 from deployments.chatterbox.engine import ChatterboxEngine
 from deployments.chatterbox.limits import ChatterboxLimits
-from deployments.chatterbox.protocol import ChatterboxRequest, PreparedVoice
+from deployments.chatterbox.protocol import MULTILINGUAL, ORIGINAL, TURBO, ChatterboxRequest, PreparedVoice
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
 from deployments.s3gen.shell import S3GenDeploymentShell
@@ -29,15 +33,19 @@ logger = logging.getLogger("ray.serve")
 
 # TQDM_DISABLE: T3 draws a progress bar per chunk into the replica log otherwise.
 MAX_ONGOING_REQUESTS = 32
+DEPLOYMENT_NAMES = {ORIGINAL: "Chatterbox", TURBO: "ChatterboxTurbo", MULTILINGUAL: "ChatterboxMultilingual"}
 
 
 @serve.deployment(name="Chatterbox", max_ongoing_requests=MAX_ONGOING_REQUESTS,
                   ray_actor_options={"num_cpus": 1, "runtime_env": {"env_vars": {"TQDM_DISABLE": "1"}}})
 class ChatterboxDeployment(S3GenDeploymentShell):
-    engine_name = "chatterbox"
     settings_model = ChatterboxSettings
     limits_model = ChatterboxLimits
     max_ongoing_requests = MAX_ONGOING_REQUESTS
+
+    @property
+    def engine_name(self) -> str:
+        return self.settings.model
 
     def _engine(self, settings: ChatterboxSettings) -> ChatterboxEngine:
         return ChatterboxEngine(settings)
@@ -59,7 +67,7 @@ class ChatterboxDeployment(S3GenDeploymentShell):
         """Each chunk of text is generated and sent as soon as it is done."""
         self._require_ready()
         voice = await asyncio.to_thread(self._voice, request)
-        audio = await asyncio.to_thread(self.engine.generate, request.text, voice, request.params)
+        audio = await asyncio.to_thread(self.engine.generate, request.text, voice, request.params, request.language)
         index = 0
         try:
             while True:
@@ -91,4 +99,19 @@ class ChatterboxDeployment(S3GenDeploymentShell):
         raise InvalidRequest("Chatterbox needs a voice: name a library voice or send reference_audio", param="voice")
 
     def _library_conditionals(self, voice: LibraryVoice):
-        return self.engine.voice(*self._library_voice(voice))
+        key, read = self._library_voice(voice)
+        if self.settings.model != ORIGINAL:
+            # The library keeps the original's conditionals; the other models prepare their own from the
+            # stored clip on first use, and the replica's voice cache keeps them.
+            read = partial(self._prepared_from_clip, voice)
+        return self.engine.voice(key, read)
+
+    def _prepared_from_clip(self, voice: LibraryVoice) -> bytes:
+        entry = self.library.get(voice.voice_id)
+        data = self.library.original_clip_path(entry).read_bytes()
+        clip = decode_upload(data, max_bytes=len(data), param="voice")
+        seconds, shortest = len(clip.samples) / clip.sample_rate, self.engine.spec.min_reference_sec
+        if seconds <= shortest:
+            raise InvalidRequest(f"voice '{entry.speaker_name}' was cloned from a {seconds:.1f} s clip; "
+                                 f"{self.engine.spec.title} needs one longer than {shortest:g} s", param="voice")
+        return self.engine.prepare_voice(clip.samples, clip.sample_rate)

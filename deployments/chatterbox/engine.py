@@ -1,4 +1,5 @@
-"""The Chatterbox engine without Ray: voices from reference audio, text -> chunks -> audio.
+"""The Chatterbox engine without Ray, for any model of the family (settings.model): voices from reference
+audio, text -> chunks -> audio.
 
 Without its model it stays up as unavailable (deployments.s3gen.loading).
 
@@ -20,10 +21,10 @@ import numpy as np
 
 from audio.clips import checked_clip
 from deployments.chatterbox.limits import ChatterboxLimits
-from deployments.chatterbox.protocol import ChatterboxParams
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, ChatterboxParams, check_language
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
-from deployments.s3gen.loading import MIN_REFERENCE_SEC, CheckpointEngine, Unavailable
+from deployments.s3gen.loading import CheckpointEngine, Unavailable
 from ground.errors import InvalidRequest
 from ground.voice_cache import VoiceCache
 
@@ -36,10 +37,9 @@ if TYPE_CHECKING:
 
 
 class ChatterboxEngine(CheckpointEngine):
-    model_name = "Chatterbox"
-    service_name = "Chatterbox"
-
     def __init__(self, settings: ChatterboxSettings):
+        self.spec = CHATTERBOX_MODELS[settings.model]
+        self.model_name = self.service_name = self.spec.title
         self._voices: VoiceCache[Conditionals] | None = None
         self._lock = threading.Lock()  # voice preparation and the watermarker are not thread-safe
         self.t3_batcher: T3Batcher | None = None
@@ -49,16 +49,18 @@ class ChatterboxEngine(CheckpointEngine):
     def _build(self) -> ChatterboxModel:
         try:
             from deployments.chatterbox import checkpoint
-            from deployments.chatterbox.model import ChatterboxModel, voice_nbytes
+            from deployments.chatterbox.model import model_for, voice_nbytes
             from deployments.chatterbox.t3_batcher import T3Batcher
-            from deployments.s3gen.batcher import S3GenBatcher
+            from deployments.s3gen.batcher import CFM_STEPS, MEANFLOW_STEPS, S3GenBatcher
         except ImportError as exc:
             raise Unavailable(f"chatterbox-tts is not installed ({exc})") from exc
-        model = ChatterboxModel(self._checkpoint_dir(checkpoint.REQUIRED_FILES), self.device)
+        name = self.settings.model
+        model = model_for(name, self._checkpoint_dir(checkpoint.REQUIRED_FILES[name]), self.device)
         self._voices = VoiceCache(int(self.settings.voice_cache_mb * 2**20), voice_nbytes)
         limits = self.settings.batching
         self.t3_batcher = T3Batcher(model.t3, limits)
-        self.s3gen_batcher = S3GenBatcher(model.s3gen, limits, self.settings.s3gen_steps)
+        steps = self.settings.s3gen_steps or (MEANFLOW_STEPS if model.s3gen.meanflow else CFM_STEPS)
+        self.s3gen_batcher = S3GenBatcher(model.s3gen, limits, steps)
         return model
 
     def configure(self, batching: ChatterboxLimits) -> None:
@@ -89,7 +91,7 @@ class ChatterboxEngine(CheckpointEngine):
         The clip is cut to `max_reference_duration_sec`, never beyond the deployment's setting.
         """
         model = self._ready()
-        wav = checked_clip(audio, sample_rate, param="reference_audio", min_sec=MIN_REFERENCE_SEC,
+        wav = checked_clip(audio, sample_rate, param="reference_audio", min_sec=self.spec.min_reference_sec,
                            max_sec=self._reference_limit(max_reference_duration_sec))
         with self._lock:
             voice = model.prepare_voice(wav, sample_rate)
@@ -110,17 +112,20 @@ class ChatterboxEngine(CheckpointEngine):
 
     # -- speech --------------------------------------------------------------------------------
 
-    def generate(self, text: str, voice: Conditionals, params: ChatterboxParams | None = None) -> SpeechChunks:
+    def generate(self, text: str, voice: Conditionals, params: ChatterboxParams | None = None,
+                 language: str | None = None) -> SpeechChunks:
         """Float32 mono audio at `sr`, one array per chunk of text, each as soon as it is made.
 
-        Text and parameters are checked here, before the first chunk is asked for.
+        Text, language and parameters are checked here, before the first chunk is asked for; unset
+        parameters are the model's defaults.
         """
         model = self._ready()
-        params = params or ChatterboxParams()
+        check_language(self.spec, language)
+        params = params or self.spec.defaults
         chunks = split_chunks(text, params.chunk_size or self.settings.chunk_size, self.settings.first_chunk_size)
         if not chunks:
             raise InvalidRequest("text has nothing to say", param="text")
-        tokens = [model.text_tokens(chunk) for chunk in chunks]
+        tokens = [model.text_tokens(chunk, language) for chunk in chunks]
         if max(t.shape[-1] for t in tokens) > model.max_text_tokens:
             raise InvalidRequest(f"a chunk of text is over the {model.max_text_tokens} tokens the model reads at once: "
                                  "use a smaller chunk_size", param="chunk_size")

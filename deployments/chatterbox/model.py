@@ -1,8 +1,10 @@
-"""One loaded Chatterbox model: voices from reference audio, and the parts of a chunk's generation.
+"""One loaded model of the Chatterbox family: voices from reference audio, and the parts of a chunk's
+generation.
 
-Composed from the package's parts (T3, S3Gen, the Perth watermarker) rather than through
-`ChatterboxTTS.generate`, which runs one request at a time, caps T3 at 1000 tokens, reads the
-voice from `self.conds` and fails with cfg_weight=0. Here a chunk becomes a T3 stream (its prompt
+Composed from the package's parts (T3, S3Gen, the Perth watermarker) rather than through the classes'
+`generate`, which runs one request at a time, caps T3 at 1000 tokens, reads the voice from
+`self.conds` (and, in the original, fails with cfg_weight=0). What differs between the models is
+how text becomes tokens and a T3 prompt, and what S3Gen is given: `model_for` picks the class. Here a chunk becomes a T3 stream (its prompt
 embeddings, decoded with others by the T3 batcher) and then an S3Gen job (rendered with others by
 the S3Gen batcher); voice preparation is not thread-safe and the engine runs it under a lock.
 """
@@ -18,13 +20,16 @@ import torch
 import torch.nn.functional as F
 from chatterbox.models.s3tokenizer import SPEECH_VOCAB_SIZE, drop_invalid_tokens
 from chatterbox.models.t3.modules.cond_enc import T3Cond
+from chatterbox.models.s3gen.const import S3GEN_SIL
 from chatterbox.tts import Conditionals, punc_norm
+from chatterbox.tts_turbo import punc_norm as turbo_punc_norm
 
 from deployments.chatterbox import checkpoint
-from deployments.chatterbox.protocol import ChatterboxParams
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL, ORIGINAL, TURBO, ChatterboxParams
 from deployments.chatterbox.t3_batcher import T3Stream
 from deployments.chatterbox.t3_sampling import Sampling
 from deployments.s3gen.batcher import S3GenItem
+from ground.errors import InvalidRequest
 
 
 def voice_nbytes(voice: Conditionals) -> int:
@@ -33,9 +38,14 @@ def voice_nbytes(voice: Conditionals) -> int:
 
 
 class ChatterboxModel:
+    """The original: English, Llama T3 with classifier-free guidance, S3Gen in ten steps."""
+
+    name = ORIGINAL
+
     def __init__(self, ckpt_dir: Path, device: str):
-        self._tts, self.builtin_voice = checkpoint.load(ckpt_dir, device)
+        self._tts, self.builtin_voice = checkpoint.load(self.name, ckpt_dir, device)
         self.device = device
+        self.spec = CHATTERBOX_MODELS[self.name]
 
     @property
     def t3(self):
@@ -53,13 +63,13 @@ class ChatterboxModel:
     def max_text_tokens(self) -> int:
         return self._tts.t3.hp.max_text_tokens
 
-    def prepare_voice(self, wav: np.ndarray, sample_rate: int) -> Conditionals:
+    def prepare_voice(self, wav: np.ndarray, sample_rate: int, **options) -> Conditionals:
         # prepare_conditionals reads its reference with librosa.load (resampling it), which also
         # takes a file object: an in-memory WAV, so no temporary file to clean up.
         buffer = io.BytesIO()
         soundfile.write(buffer, wav, sample_rate, format="WAV", subtype="FLOAT")
         buffer.seek(0)
-        self._tts.prepare_conditionals(buffer)
+        self._tts.prepare_conditionals(buffer, **options)
         # It leaves the voice on the model; take it off so that nothing can use it by accident.
         voice, self._tts.conds = self._tts.conds, None
         return voice
@@ -74,7 +84,7 @@ class ChatterboxModel:
     def load_voice(self, data: bytes) -> Conditionals:
         return Conditionals.load(io.BytesIO(data), map_location=self.device).to(self.device)
 
-    def text_tokens(self, text: str) -> torch.Tensor:
+    def text_tokens(self, text: str, language: str | None = None) -> torch.Tensor:
         """(1, n) token ids of one chunk, after the package's punctuation clean-up."""
         return self._tts.tokenizer.text_to_tokens(punc_norm(text))
 
@@ -105,8 +115,7 @@ class ChatterboxModel:
                             repetition_penalty=params.repetition_penalty, min_p=params.min_p, top_p=params.top_p)
         return T3Stream(prompt, sampling, seed)
 
-    @staticmethod
-    def speech_tokens(t3_tokens: torch.Tensor) -> torch.Tensor:
+    def speech_tokens(self, t3_tokens: torch.Tensor) -> torch.Tensor:
         """The tokens S3Gen can speak, of what T3 produced."""
         speech = drop_invalid_tokens(t3_tokens)
         return speech[speech < SPEECH_VOCAB_SIZE]
@@ -116,3 +125,62 @@ class ChatterboxModel:
 
     def watermark(self, wav: np.ndarray) -> np.ndarray:
         return self._tts.watermarker.apply_watermark(wav, sample_rate=self.sr).astype(np.float32, copy=False)
+
+
+class MultilingualModel(ChatterboxModel):
+    """23 languages: the original's T3 layout and guidance over a tokenizer that prepares each language's text
+    and starts it with the language's token."""
+
+    name = MULTILINGUAL
+
+    def text_tokens(self, text: str, language: str | None = None) -> torch.Tensor:
+        return self._tts.tokenizer.text_to_tokens(punc_norm(text), language_id=language or "en")
+
+
+class TurboModel(ChatterboxModel):
+    """GPT-2 T3 without guidance or emotion input, paralinguistic tags in the text, meanflow S3Gen."""
+
+    name = TURBO
+
+    def prepare_voice(self, wav: np.ndarray, sample_rate: int) -> Conditionals:
+        # The package normalises the loudness itself with a float64 gain, which under NumPy 2 turns the
+        # clip into float64 and fails in the S3 tokenizer's float32 mel filterbank: normalised here, in float32.
+        wav = self._tts.norm_loudness(wav, sample_rate).astype(np.float32)
+        try:
+            return super().prepare_voice(wav, sample_rate, norm_loudness=False)
+        except AssertionError as exc:  # the package's own check: a prompt longer than 5 s
+            raise InvalidRequest(f"Chatterbox Turbo needs a reference clip longer than "
+                                 f"{self.spec.min_reference_sec:g} s", param="reference_audio") from exc
+
+    def text_tokens(self, text: str, language: str | None = None) -> torch.Tensor:
+        # GPT-2's tokenizer reads the tags ("[laugh]") as the tokens Turbo added for them.
+        return self._tts.tokenizer(turbo_punc_norm(text), return_tensors="pt").input_ids
+
+    def t3_stream(self, text_tokens: torch.Tensor, voice: Conditionals, params: ChatterboxParams,
+                  seed: int) -> T3Stream:
+        """As T3.inference_turbo lays the prompt out: the voice's conditioning, the text's embeddings (GPT-2
+        adds the positions), one start-of-speech token. One row: Turbo has no guidance."""
+        t3 = self._tts.t3
+        with torch.inference_mode():
+            t3_cond = T3Cond(speaker_emb=voice.t3.speaker_emb,
+                             cond_prompt_speech_tokens=voice.t3.cond_prompt_speech_tokens).to(device=self.device)
+            cond = t3.prepare_conditioning(t3_cond)
+            text = t3.text_emb(text_tokens.to(self.device))
+            start = t3.speech_emb(torch.tensor([[t3.hp.start_speech_token]], device=self.device))
+            prompt = torch.cat([cond, text, start], dim=1)
+        sampling = Sampling(cfg_weight=0, temperature=params.temperature, repetition_penalty=params.repetition_penalty,
+                            min_p=0, top_p=params.top_p, top_k=params.top_k, penalty_last=True)
+        return T3Stream(prompt, sampling, seed)
+
+    def speech_tokens(self, t3_tokens: torch.Tensor) -> torch.Tensor:
+        # As ChatterboxTurboTTS.generate: S3Gen's tokens only, then a little silence so that the end is not clipped.
+        speech = t3_tokens[t3_tokens < SPEECH_VOCAB_SIZE]
+        return torch.cat([speech, torch.full((3,), S3GEN_SIL, dtype=speech.dtype, device=speech.device)])
+
+
+MODEL_CLASSES: dict[str, type[ChatterboxModel]] = {
+    model.name: model for model in (ChatterboxModel, TurboModel, MultilingualModel)}
+
+
+def model_for(name: str, ckpt_dir: Path, device: str) -> ChatterboxModel:
+    return MODEL_CLASSES[name](ckpt_dir, device)

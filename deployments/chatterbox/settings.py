@@ -1,4 +1,4 @@
-"""Configuration of the Chatterbox deployment, read from the serve config's `args`."""
+"""Configuration of a Chatterbox deployment (one per model of the family), read from the serve config's `args`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,22 @@ from pathlib import Path
 from pydantic import Field
 
 from deployments.chatterbox.limits import ChatterboxLimits
+from deployments.chatterbox.protocol import ChatterboxModelName
 from deployments.s3gen.settings import CheckpointSettings
 
 
 class ChatterboxSettings(CheckpointSettings):
-    checkpoint_dir: Path | None = Field(None, description="Directory with ve.safetensors, t3_cfg.safetensors, "
-                                        "s3gen.safetensors, tokenizer.json and optionally conds.pt (relative paths "
-                                        "are from the data root).")
+    model: ChatterboxModelName = Field("chatterbox", description="Which model of the family this deployment serves.")
+    checkpoint_dir: Path | None = Field(None, description="Directory with the model's checkpoint, in the layout its "
+                                        "class's from_local reads (chatterbox: ve.safetensors, t3_cfg.safetensors, "
+                                        "s3gen.safetensors, tokenizer.json; chatterbox-turbo: ve.safetensors, "
+                                        "t3_turbo_v1.safetensors, s3gen_meanflow.safetensors and GPT-2's tokenizer "
+                                        "files; chatterbox-multilingual: ve.pt, t3_mtl23ls_v2.safetensors, s3gen.pt, "
+                                        "grapheme_mtl_merged_expanded_v1.json, Cangjie5_TC.json), optionally conds.pt "
+                                        "(relative paths are from the data root).")
+    s3gen_steps: int | None = Field(None, ge=1, le=50, description="Euler steps of S3Gen's flow-matching decoder; "
+                                    "unset: the model's own (10; Turbo's meanflow decoder 2). Fewer is faster and "
+                                    "rougher.")
     batching: ChatterboxLimits = Field(default_factory=ChatterboxLimits, description="Batch limits until the "
                                        "deployment's user_config sets them (it replaces them as a whole).")
     voice_cache_mb: float = Field(64, ge=0, description="Bound on the prepared voices each replica keeps in memory "

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from deployments.chatterbox.limits import T3Limits
-from deployments.chatterbox.t3_decoder import T3Decoder
+from deployments.chatterbox.t3_decoder import decoder_for
 from deployments.chatterbox.t3_sampling import Sampling, StreamDraws, next_tokens
 from ground.batch_loop import BatchLoop
 from ground.errors import InvalidRequest
@@ -64,7 +64,7 @@ class T3Batcher(BatchLoop[T3Stream, list]):
 
     def __init__(self, t3, limits: T3Limits):
         self._t3 = t3
-        self._decoder = T3Decoder(t3)
+        self._decoder = decoder_for(t3)
         self._cache = self._decoder.new_cache()
         self._limits = limits
         self._live: list[_Live] = []
@@ -174,9 +174,7 @@ class T3Batcher(BatchLoop[T3Stream, list]):
             for row in live.rows:
                 last[row], positions[row], speech_index[row] = live.tokens[-1], live.position, len(live.tokens)
         device = self._t3.device
-        # As the package feeds a token: its speech embedding plus the learned position of its index.
-        embeds = self._t3.speech_emb(last.to(device)) + self._t3.speech_pos_emb.emb(speech_index.to(device))
-        logits = self._decoder.decode(self._cache, embeds[:, None], positions.to(device))
+        logits = self._decoder.decode(self._cache, last.to(device), speech_index.to(device), positions.to(device))
         self.steps += 1
         for live in self._live:
             live.position += 1

@@ -1,8 +1,11 @@
 """Next speech tokens for many T3 streams at once, each with its own sampling parameters and random draws.
 
-The steps and their order are those of the package's single-stream loop (T3.inference):
-classifier-free guidance, repetition penalty, temperature, min-p, top-p, then a draw from the
-softmax. Each step is computed for all streams together with per-row parameters. The draw is a
+The steps and their order are those of the package's single-stream loops: T3.inference (the
+original and Multilingual) applies classifier-free guidance, the repetition penalty, temperature,
+min-p and top-p; T3.inference_turbo applies temperature, top-k and top-p, and the repetition penalty
+last. One pipeline holds both: a step a model does not take is a no-op at its neutral value (no
+guidance, min-p 0, top-k 0), and `penalty_last` places the penalty. Each step is computed for all
+streams together with per-row parameters. The draw is a
 Gumbel-max over noise from the stream's own generator: a seeded stream gets the same tokens
 whichever other streams share its batch, and a tiny numeric difference between a batched and a solo
 forward pass can change its token only when two candidates tie, not whenever a cumulative sum
@@ -23,6 +26,8 @@ class Sampling:
     repetition_penalty: float = 1.2
     min_p: float = 0.05
     top_p: float = 1.0
+    top_k: int = 0  # 0: off
+    penalty_last: bool = False  # Turbo's order: the penalty after the warpers
 
 
 class StreamDraws:
@@ -57,15 +62,25 @@ def next_tokens(cond: torch.Tensor, uncond: torch.Tensor, sampling: list[Samplin
     logits = logits + weight * (logits - uncond.float())
 
     penalty = _column([s.repetition_penalty for s in sampling], logits)
+    late = torch.tensor([s.penalty_last for s in sampling], device=logits.device)[:, None]
     seen = torch.stack([d.seen for d in draws])
-    penalised = torch.where(logits < 0, logits * penalty, logits / penalty)
-    logits = torch.where(seen, penalised, logits)
 
+    def penalise(values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        penalised = torch.where(values < 0, values * penalty, values / penalty)
+        return torch.where(seen & rows, penalised, values)
+
+    logits = penalise(logits, ~late)
     logits = logits / _column([s.temperature for s in sampling], logits)
 
     probs = logits.softmax(-1)
     floor = _column([s.min_p for s in sampling], logits) * probs.amax(-1, keepdim=True)
     logits = logits.masked_fill(probs < floor, float("-inf"))
+
+    # Top-k as the package's warper: keep the tokens at least as likely as the k-th.
+    vocab = logits.shape[-1]
+    k = torch.tensor([min(s.top_k, vocab) for s in sampling], device=logits.device)
+    kth = logits.sort(-1, descending=True).values.gather(-1, (k.clamp(min=1) - 1)[:, None])
+    logits = logits.masked_fill((k[:, None] > 0) & (logits < kth), float("-inf"))
 
     # Top-p as the package's warper does it: drop the least likely tokens while their total stays
     # within 1 - top_p, always keeping the likeliest.
@@ -73,8 +88,8 @@ def next_tokens(cond: torch.Tensor, uncond: torch.Tensor, sampling: list[Samplin
     drop = ascending.softmax(-1).cumsum(-1) <= 1 - _column([s.top_p for s in sampling], logits)
     drop[:, -1] = False
     logits = logits.masked_fill(drop.scatter(-1, order, drop), float("-inf"))
+    logits = penalise(logits, late)
 
-    vocab = logits.shape[-1]
     uniform = torch.stack([d.noise(vocab) for d in draws]).clamp_(torch.finfo(torch.float32).tiny, 1 - 1e-7)
     tokens = (logits - torch.log(-torch.log(uniform))).argmax(-1)
     for d, token in zip(draws, tokens.tolist()):

@@ -7,7 +7,7 @@ output past the prompt is vocoded by HiFT. Composed from the package's modules h
 - items of different lengths and voices are right-padded and masked. The encoder masks attention
   by length, as the package's own batched flow does, and its look-ahead sees only masked positions
   past an item; the CFM decoder (ten Euler steps of the U-Net, each on guided and unguided rows;
-  most of S3Gen's work) is causal, so padding after an item does not reach it; HiFT renders every
+  most of S3Gen's work; Turbo's meanflow decoder takes two unguided steps) is causal, so padding after an item does not reach it; HiFT renders every
   item followed by silence, alone or in a batch;
 - each item's starting noise comes from a generator seeded for that item, and HiFT's source
   excitation, which draws from the global generator, is drawn per item under its seed: an item
@@ -31,6 +31,7 @@ from ground.futures import settle
 logger = logging.getLogger(__name__)
 
 CFM_STEPS = 10  # S3Token2Wav.flow_inference's default for the released (non-meanflow) model
+MEANFLOW_STEPS = 2  # its default for Turbo's meanflow model
 # What HiFT's convolutions see past an item's end: with 8 frames (160 ms) of silence after it, its
 # audio no longer changes (under 1e-6) with what comes later, so it renders the same in any batch.
 HIFT_TAIL_FRAMES = 8
@@ -90,11 +91,22 @@ def render(s3gen, jobs: list[S3GenItem], steps: int = CFM_STEPS) -> list[np.ndar
         speakers = flow.spk_embed_affine_layer(F.normalize(embeddings, dim=1))
         decoder = flow.decoder
         t_span = torch.linspace(0, 1, steps + 1, device=device, dtype=dtype)
-        if decoder.t_scheduler == "cosine":
-            t_span = 1 - torch.cos(t_span * 0.5 * torch.pi)
-        mels = decoder.solve_euler(noise, t_span=t_span, mu=mu, mask=mask, spks=speakers, cond=cond)
+        if s3gen.meanflow:
+            mels = _meanflow_euler(decoder.estimator, noise, t_span, mu=mu, mask=mask, spks=speakers, cond=cond)
+        else:
+            if decoder.t_scheduler == "cosine":
+                t_span = 1 - torch.cos(t_span * 0.5 * torch.pi)
+            mels = decoder.solve_euler(noise, t_span=t_span, mu=mu, mask=mask, spks=speakers, cond=cond)
         return _vocode(s3gen, [mels[i, :, prompt:length] for i, (prompt, length) in enumerate(zip(prompts, frames))],
                        [job.seed for job in jobs])
+
+
+def _meanflow_euler(estimator, x: torch.Tensor, t_span: torch.Tensor, **inputs) -> torch.Tensor:
+    """Turbo's distilled "meanflow" decoder, as the package's basic Euler runs it: linear times, each step
+    told where it ends (r), no guidance rows (it was distilled with guidance)."""
+    for t, r in zip(t_span[:-1], t_span[1:]):
+        x = x + (r - t) * estimator.forward(x, t=t[None], r=r[None], **inputs)
+    return x
 
 
 def _vocode(s3gen, mels: list[torch.Tensor], seeds: list[int]) -> list[np.ndarray]:

@@ -2,7 +2,8 @@
 exactly what it gets alone.
 
 T3 is the package's, shrunk to two layers and randomly initialised (the width and vocabularies are
-the released model's); S3Gen is full size at random init. Random T3 weights never emit the stop
+the released model's), with either backbone: the original's Llama and Turbo's GPT-2. S3Gen is full
+size at random init, in its ten-step and its meanflow (Turbo's two-step) form. Random T3 weights never emit the stop
 token, so streams end at their caps.
 """
 
@@ -17,7 +18,8 @@ import torch
 from deployments.chatterbox.checkpoint import t3_with_layers
 from deployments.chatterbox.limits import T3Limits
 from deployments.chatterbox.t3_batcher import T3Batcher, T3Stream
-from deployments.chatterbox.t3_decoder import T3Decoder
+from deployments.chatterbox.protocol import ORIGINAL, TURBO
+from deployments.chatterbox.t3_decoder import decoder_for
 from deployments.chatterbox.t3_sampling import Sampling
 from deployments.s3gen.batcher import S3GenBatcher, S3GenItem, render
 from deployments.s3gen.limits import S3GenLimits
@@ -31,7 +33,13 @@ DIM = 1024
 @pytest.fixture(scope="module")
 def t3():
     torch.manual_seed(0)
-    return t3_with_layers(2).eval()
+    return t3_with_layers(ORIGINAL, 2).eval()
+
+
+@pytest.fixture(scope="module")
+def turbo_t3():
+    torch.manual_seed(0)
+    return t3_with_layers(TURBO, 2).eval()
 
 
 @pytest.fixture
@@ -58,20 +66,53 @@ MIXED = [
 ]
 
 
-def test_the_decoder_computes_what_llama_computes(t3):
-    decoder = T3Decoder(t3)
+@pytest.mark.parametrize("backbone", ["t3", "turbo_t3"])
+def test_the_decoder_computes_what_the_backbone_computes(backbone, request):
+    t3 = request.getfixturevalue(backbone)
+    decoder = decoder_for(t3)
     prompt = torch.randn(2, 37, DIM)
-    following = torch.randn(2, 1, DIM)
+    token, index = torch.tensor([5, 9]), torch.tensor([3, 3])
     with torch.inference_mode():
-        whole = t3.tfmr(inputs_embeds=torch.cat([prompt, following], 1), use_cache=False).last_hidden_state
+        following = t3.speech_emb(token) + (0 if t3.is_gpt else t3.speech_pos_emb.emb(index))
+        whole = t3.tfmr(inputs_embeds=torch.cat([prompt, following[:, None]], 1), use_cache=False).last_hidden_state
         logits, keys, values = decoder.prefill(prompt)
         cache = decoder.new_cache()
         cache.add(keys, values)
-        stepped = decoder.decode(cache, following, torch.full((2, 1), 37))
+        stepped = decoder.decode(cache, token, index, torch.full((2, 1), 37))
         prefix = t3.tfmr(inputs_embeds=prompt, use_cache=False).last_hidden_state
         assert torch.allclose(logits, t3.speech_head(prefix[:, -1]), atol=1e-5)
         assert torch.allclose(stepped, t3.speech_head(whole[:, -1]), atol=1e-4)
     assert cache.lengths == [38, 38]
+
+
+TURBO_MIXED = [  # Turbo's sampling: no guidance, top-k and top-p, the penalty after them
+    {"prompt_tokens": 20, "guided": False, "seed": 1, "top_k": 1000, "top_p": 0.95, "penalty_last": True},
+    {"prompt_tokens": 33, "guided": False, "seed": 2, "top_k": 50, "temperature": 1.3, "penalty_last": True},
+    {"prompt_tokens": 12, "guided": False, "seed": 3, "top_k": 1000, "repetition_penalty": 1.8, "cap": 9,
+     "penalty_last": True, "min_p": 0.0},
+]
+
+
+def test_turbo_streams_batched_get_their_solo_tokens(turbo_t3):
+    batcher = T3Batcher(turbo_t3, T3Limits(max_new_tokens=24))
+    try:
+        alone = [batcher.submit(stream(**spec)).result(timeout=60) for spec in TURBO_MIXED]
+        together = [f.result(timeout=60) for f in [batcher.submit(stream(**spec)) for spec in TURBO_MIXED]]
+        assert batcher.peak_rows == len(TURBO_MIXED)  # one row each: Turbo has no guidance
+        for spec, solo, batched in zip(TURBO_MIXED, alone, together, strict=True):
+            assert len(solo) == spec.get("cap", 24) and torch.equal(solo, batched), spec
+    finally:
+        batcher.close()
+
+
+def test_top_k_keeps_only_the_k_likeliest_tokens():
+    from deployments.chatterbox.t3_sampling import StreamDraws, next_tokens
+
+    logits = torch.linspace(0, 10, 100)[None].repeat(2, 1)
+    draws = [StreamDraws(100, 0, seed, "cpu") for seed in (1, 2)]
+    picked = {int(token) for _ in range(200) for token in next_tokens(
+        logits, logits, [Sampling(cfg_weight=0, temperature=5.0, min_p=0, top_k=3, penalty_last=True)] * 2, draws)}
+    assert picked <= {97, 98, 99} and len(picked) > 1
 
 
 def test_a_mixed_batch_gives_every_stream_its_solo_tokens(batcher):
@@ -165,23 +206,34 @@ def s3gen():
 
 
 @pytest.fixture(scope="module")
+def meanflow_s3gen():
+    from chatterbox.models.s3gen import S3Gen
+
+    torch.manual_seed(0)
+    return S3Gen(meanflow=True).eval()
+
+
+@pytest.fixture(scope="module")
 def references(s3gen) -> list[dict]:
     with torch.inference_mode():
         return [s3gen.embed_ref(harmonic_clip(1.0, 24_000, f0=f0, seed=i), 24_000) for i, f0 in enumerate((110, 220))]
 
 
-def test_s3gen_renders_each_item_of_a_batch_as_it_renders_it_alone(s3gen, references):
+@pytest.mark.parametrize("model", ["s3gen", "meanflow_s3gen"])
+def test_s3gen_renders_each_item_of_a_batch_as_it_renders_it_alone(model, references, request):
+    s3gen = request.getfixturevalue(model)
     generator = torch.Generator().manual_seed(5)
     jobs = [S3GenItem(torch.randint(0, 6561, (length,), generator=generator), references[i % 2], seed=i)
             for i, length in enumerate((6, 15, 25))]
-    alone = [render(s3gen, [job], S3GEN_STEPS)[0] for job in jobs]
-    together = render(s3gen, jobs, S3GEN_STEPS)
+    steps = 2 if s3gen.meanflow else S3GEN_STEPS
+    alone = [render(s3gen, [job], steps)[0] for job in jobs]
+    together = render(s3gen, jobs, steps)
     for job, solo, batched in zip(jobs, alone, together, strict=True):
         assert len(solo) == len(batched) == len(job.tokens) * 960  # 40 ms of 24 kHz audio a token
         assert np.corrcoef(solo, batched)[0, 1] > 0.999
         # Encoder, decoder and vocoder all batched: on a CPU the same samples but for rounding.
         np.testing.assert_allclose(batched, solo, atol=1e-5)
-    reseeded = render(s3gen, [S3GenItem(jobs[0].tokens, jobs[0].reference, seed=99)], S3GEN_STEPS)[0]
+    reseeded = render(s3gen, [S3GenItem(jobs[0].tokens, jobs[0].reference, seed=99)], steps)[0]
     assert np.corrcoef(alone[0], reseeded)[0, 1] < 0.99  # the seed is the item's own noise
 
 
