@@ -6,7 +6,7 @@ import logging
 
 from ray.serve import Application
 
-from deployments.chatterbox.deployment import ChatterboxDeployment
+from deployments.chatterbox.deployment import DEPLOYMENT_NAMES, ChatterboxDeployment
 from deployments.conversion.deployment import ConversionDeployment
 from deployments.kokoro.deployment import KokoroDeployment
 from ingress.gateway import Gateway
@@ -39,9 +39,11 @@ def build_app(args: dict | None = None) -> Application:
     config = AppArgs.model_validate(args or {})
     library = config.voice_library
     kokoro = KokoroDeployment.bind(config.kokoro)
-    chatterbox = ChatterboxDeployment.bind(config.chatterbox, library.root)
+    # One deployment per Chatterbox model, each under its own name so that each scales on its own.
+    chatterbox = {model: ChatterboxDeployment.options(name=DEPLOYMENT_NAMES[model]).bind(settings, library.root)
+                  for model, settings in config.chatterbox_sections().items()}
     conversion = ConversionDeployment.bind(config.conversion, library.root)
-    engines = {"kokoro": kokoro, "chatterbox": chatterbox, "conversion": conversion}
+    engines = {"kokoro": kokoro, **chatterbox, "conversion": conversion}
     if config.jobs is None:
         return Gateway.bind(engines, config.gateway, library)
     jobs = resolve_redis(config.jobs)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from functools import partial
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from deployments.chatterbox.protocol import MULTILINGUAL, ORIGINAL, TURBO
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.conversion.settings import ConversionSettings
 from deployments.kokoro.settings import KokoroSettings
@@ -15,6 +19,9 @@ class GatewaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_input_chars: int = Field(4096, ge=1, description="Longest `input` on /v1/audio/speech (OpenAI's limit).")
+    websocket_models: dict[str, Literal["kokoro", "chatterbox", "chatterbox-turbo", "chatterbox-multilingual"]] = Field(
+        default_factory=dict, description="The stream-input WebSocket's ElevenLabs model ids and the Chorus model each "
+        "speaks with (for example eleven_turbo_v2_5: chatterbox-turbo); an eleven_* id not listed speaks with Kokoro.")
     max_simple_text_chars: int = Field(10_000, ge=1, description="Longest `text` on /synthesize.")
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest JSON request body; larger gets a 413.")
     require_auth: bool = Field(True, description="Refuse to start without API keys (off only on the local default).")
@@ -33,6 +40,10 @@ class GatewaySettings(BaseModel):
                                                   "origins, for example any port on localhost.")
 
 
+# The config's section of each Chatterbox model.
+CHATTERBOX_SECTIONS = {"chatterbox": ORIGINAL, "chatterbox_turbo": TURBO, "chatterbox_multilingual": MULTILINGUAL}
+
+
 class AppArgs(BaseModel):
     """The `args` of the Chorus application in serve_config.yaml."""
 
@@ -41,9 +52,28 @@ class AppArgs(BaseModel):
     # Factories, not instances: paths resolve when a config is validated, against that process's data root.
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     kokoro: KokoroSettings = Field(default_factory=KokoroSettings)
-    chatterbox: ChatterboxSettings = Field(default_factory=ChatterboxSettings, description="Without a checkpoint it reports "
-                                           "unavailable and its routes answer 503; the rest keeps serving.")
+    chatterbox: ChatterboxSettings = Field(default_factory=ChatterboxSettings, description="The original Chatterbox. "
+                                           "Without a checkpoint it reports unavailable and its requests answer 503; "
+                                           "the rest keeps serving.")
+    chatterbox_turbo: ChatterboxSettings = Field(default_factory=partial(ChatterboxSettings, model=TURBO),
+                                                 description="Chatterbox Turbo, a deployment of its own; as above.")
+    chatterbox_multilingual: ChatterboxSettings = Field(default_factory=partial(ChatterboxSettings, model=MULTILINGUAL),
+                                                        description="Chatterbox Multilingual, a deployment of its own; "
+                                                        "as above.")
     conversion: ConversionSettings = Field(default_factory=ConversionSettings, description="Voice conversion with S3Gen from "
                                            "Chatterbox's checkpoint; without it /v1/audio/conversions answers 503.")
     voice_library: VoiceLibrarySettings = Field(default_factory=VoiceLibrarySettings)
     jobs: JobsSettings | None = Field(None, description="The job API (/run, /status) and its consumers; off when unset.")
+
+    @field_validator(*CHATTERBOX_SECTIONS, mode="before")
+    @classmethod
+    def _each_section_serves_its_model(cls, value, info: ValidationInfo):
+        """A Chatterbox section serves the model its key names; `model` may be left out of it."""
+        model = CHATTERBOX_SECTIONS[info.field_name]
+        if isinstance(value, dict) and value.setdefault("model", model) != model:
+            raise ValueError(f"the {info.field_name} section serves {model}, not {value['model']}")
+        return value
+
+    def chatterbox_sections(self) -> dict[str, ChatterboxSettings]:
+        """Each Chatterbox model's settings, by model name."""
+        return {model: getattr(self, key) for key, model in CHATTERBOX_SECTIONS.items()}

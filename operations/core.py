@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ray.serve.handle import DeploymentHandle
 
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, ORIGINAL
 from operations.conversion import ConversionOperations
 from operations.engines import ChatterboxClient, ConversionClient, EngineClient, KokoroClient
 from operations.speech import SpeechOperations
@@ -13,16 +14,20 @@ from stores.voice_library.settings import VoiceLibrarySettings
 
 
 class Operations:
-    def __init__(self, kokoro: KokoroClient, chatterbox: ChatterboxClient, conversion: ConversionClient,
+    def __init__(self, kokoro: KokoroClient, chatterbox: dict[str, ChatterboxClient], conversion: ConversionClient,
                  library_settings: VoiceLibrarySettings):
-        self.engines: tuple[EngineClient, ...] = (kokoro, chatterbox, conversion)
-        self.voices = VoiceOperations(VoiceLibrary(library_settings.root), library_settings, kokoro, chatterbox)
+        """`chatterbox`: a client per model of the family, by model name (the original's voices are the library's)."""
+        self.engines: tuple[EngineClient, ...] = (kokoro, *chatterbox.values(), conversion)
+        self.voices = VoiceOperations(VoiceLibrary(library_settings.root), library_settings, kokoro,
+                                      chatterbox[ORIGINAL])
         self.speech = SpeechOperations(kokoro, chatterbox, self.voices)
         self.conversion = ConversionOperations(conversion, self.voices)
 
     @classmethod
     def from_handles(cls, handles: dict[str, DeploymentHandle], library_settings: VoiceLibrarySettings,
                      timeout_s: float) -> Operations:
-        """`handles`: the kokoro, chatterbox and conversion deployments; `timeout_s` bounds every engine call."""
-        return cls(KokoroClient(handles["kokoro"], timeout_s), ChatterboxClient(handles["chatterbox"], timeout_s),
+        """`handles`: the kokoro and conversion deployments and one per Chatterbox model (by its name);
+        `timeout_s` bounds every engine call."""
+        chatterbox = {model: ChatterboxClient(handles[model], timeout_s, model) for model in CHATTERBOX_MODELS}
+        return cls(KokoroClient(handles["kokoro"], timeout_s), chatterbox,
                    ConversionClient(handles["conversion"], timeout_s), library_settings)

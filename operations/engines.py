@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ray.serve.handle import DeploymentHandle
 
-from deployments.chatterbox.protocol import ChatterboxRequest
+from deployments.chatterbox.protocol import ORIGINAL, ChatterboxRequest
 from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
 from deployments.s3gen.protocol import ReferenceAudio
@@ -129,7 +129,11 @@ class KokoroClient(TextEngineClient):
 
 
 class ChatterboxClient(TextEngineClient):
-    engine = "chatterbox"
+    """One model of the Chatterbox family (its deployment); `engine` is the model's name."""
+
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120, model: str = ORIGINAL):
+        self.engine = model
+        super().__init__(handle, timeout_s)
 
     async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
         return await self._call("prepare_voice", reference, max_reference_duration_sec)

@@ -18,9 +18,9 @@ import numpy as np
 import soundfile
 import torch
 import torch.nn.functional as F
+from chatterbox.models.s3gen.const import S3GEN_SIL
 from chatterbox.models.s3tokenizer import SPEECH_VOCAB_SIZE, drop_invalid_tokens
 from chatterbox.models.t3.modules.cond_enc import T3Cond
-from chatterbox.models.s3gen.const import S3GEN_SIL
 from chatterbox.tts import Conditionals, punc_norm
 from chatterbox.tts_turbo import punc_norm as turbo_punc_norm
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import pairwise
 
 import numpy as np
 import torch
@@ -104,7 +105,7 @@ def render(s3gen, jobs: list[S3GenItem], steps: int = CFM_STEPS) -> list[np.ndar
 def _meanflow_euler(estimator, x: torch.Tensor, t_span: torch.Tensor, **inputs) -> torch.Tensor:
     """Turbo's distilled "meanflow" decoder, as the package's basic Euler runs it: linear times, each step
     told where it ends (r), no guidance rows (it was distilled with guidance)."""
-    for t, r in zip(t_span[:-1], t_span[1:]):
+    for t, r in pairwise(t_span):
         x = x + (r - t) * estimator.forward(x, t=t[None], r=r[None], **inputs)
     return x
 

@@ -101,16 +101,14 @@ class JobDialect:
             raise JobFailed(f"Invalid value for 'text': {len(request.text)} characters; "
                             f"the limit is {self.settings.max_text_chars}")
         by_id = request.voice_id is not None
-        optional = {"chunk_size": request.chunk_size} if "chunk_size" in request.model_fields_set else {}
-        if request.seed is not None:
-            optional["seed"] = request.seed
+        params = {name: getattr(request, name) for name in ("exaggeration", "cfg_weight", "temperature", "seed",
+                                                            "chunk_size") if getattr(request, name) is not None}
+        engine = request.model or ("chatterbox" if request.mode == "streaming_voice_cloning" else None)
         speak = SpeakRequest(
-            text=request.text, engine="chatterbox" if request.mode == "streaming_voice_cloning" else None,
-            voice=request.voice_id if by_id else request.voice_name, voice_by_id=by_id,
-            voice_param="voice_id" if by_id else "voice_name",
+            text=request.text, engine=engine, voice=request.voice_id if by_id else request.voice_name,
+            voice_by_id=by_id, voice_param="voice_id" if by_id else "voice_name",
             reference_audio=AudioUpload(request.reference_audio, "reference_audio") if request.reference_audio else None,
-            chatterbox_params={"exaggeration": request.exaggeration, "cfg_weight": request.cfg_weight,
-                               "temperature": request.temperature, **optional},
+            language=request.language, chatterbox_params=params,
             max_reference_duration_sec=request.max_reference_duration_sec)
         if request.mode == "basic":
             spoken = await self.operations.speech.synthesize(speak)

@@ -11,7 +11,15 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from audio.formats import OutputRate
-from deployments.chatterbox.protocol import CHATTERBOX_DEFAULTS, CfgWeight, ChunkSize, Exaggeration, Seed, Temperature
+from deployments.chatterbox.protocol import (
+    CfgWeight,
+    ChatterboxModelName,
+    ChunkSize,
+    Exaggeration,
+    Language,
+    Seed,
+    Temperature,
+)
 from deployments.s3gen.protocol import ReferenceSeconds
 from ground.errors import describe_validation_error
 from operations.conversion import TransferInfo, TransferMode
@@ -37,10 +45,15 @@ class TtsRequest(BaseModel):
     reference_audio: str | None = Field(None, description="Base64 audio to clone a voice from (Chatterbox).")
     max_reference_duration_sec: ReferenceSeconds | None = None
     chunk_size: ChunkSize | None = None
-    # Chatterbox's generation parameters, with its bounds and defaults (Kokoro splits at sentences).
-    exaggeration: Exaggeration = CHATTERBOX_DEFAULTS.exaggeration
-    cfg_weight: CfgWeight = CHATTERBOX_DEFAULTS.cfg_weight
-    temperature: Temperature = CHATTERBOX_DEFAULTS.temperature
+    # Chorus's extensions: which model speaks (unset: the voice decides, and streaming_voice_cloning is the original
+    # Chatterbox), and Chatterbox Multilingual's language.
+    model: Literal["kokoro"] | ChatterboxModelName | None = Field(None, description="kokoro, chatterbox, "
+                                                                  "chatterbox-turbo or chatterbox-multilingual.")
+    language: Language | None = None
+    # Chatterbox's generation parameters, with its bounds; unset: the model's defaults (Kokoro splits at sentences).
+    exaggeration: Exaggeration | None = None
+    cfg_weight: CfgWeight | None = None
+    temperature: Temperature | None = None
     seed: Seed | None = None
     print_metrics: bool = Field(True, description="Accepted for compatibility.")
 

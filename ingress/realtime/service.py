@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from audio.output import AudioOutput
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS
 from ground.errors import InvalidRequest, ServiceError, UnknownVoice, describe_validation_error
 from ground.replies import AudioChunk
 from ingress.auth import BearerKeys
@@ -36,7 +37,7 @@ from ingress.realtime.protocol import (
 )
 from ingress.realtime.sentences import SentenceBuffer
 from ingress.settings import GatewaySettings
-from ingress.speech.protocol import CHATTERBOX_MODEL, KOKORO_MODEL_NAMES
+from ingress.speech.protocol import KOKORO_MODEL_NAMES, MODEL_NAMES
 from ingress.streaming import Framing, write_stream
 from operations.core import Operations
 from operations.speech import Engine, SpeakRequest, Speech
@@ -61,16 +62,18 @@ class ClientLeft(Exception):
     pass
 
 
-def engine_for(model_id: str | None) -> Engine | None:
-    """ElevenLabs' model ids speak with Kokoro, 'chatterbox' with Chatterbox; none lets the voice decide."""
+def engine_for(model_id: str | None, models: dict[str, str]) -> Engine | None:
+    """The model a `model_id` names: a Chorus model, or an ElevenLabs id through the gateway's `models` map
+    (other eleven_* ids speak with Kokoro); none lets the voice decide."""
     if model_id is None:
         return None
-    if model_id == CHATTERBOX_MODEL:
-        return "chatterbox"
+    model_id = models.get(model_id, model_id)
+    if model_id in CHATTERBOX_MODELS:
+        return model_id
     if model_id in KOKORO_MODEL_NAMES or model_id.startswith("eleven_"):
         return "kokoro"
-    raise Refusal(f"Model '{model_id}' not found. Use an eleven_* model id or one of "
-                  f"{', '.join((*KOKORO_MODEL_NAMES, CHATTERBOX_MODEL))}", error="model_not_found")
+    raise Refusal(f"Model '{model_id}' not found. Use an eleven_* model id or one of {', '.join(MODEL_NAMES)}",
+                  error="model_not_found")
 
 
 def has_words(text: str) -> bool:
@@ -121,6 +124,7 @@ class StreamInputSession:
         self.started: list[_Utterance] = []
         self.tasks: list[asyncio.Task] = []
         self.engine: Engine | None = None
+        self.language: str | None = None
         self.speed = 1.0
         self.timeout_s = 0.0
         self.audio_format, self.sample_rate = "pcm", 0
@@ -154,7 +158,8 @@ class StreamInputSession:
             query = StreamInputQuery.model_validate(dict(self.websocket.query_params))
         except ValidationError as error:
             raise Refusal(_first_error(error)) from None
-        self.engine = engine_for(query.model_id)
+        self.engine = engine_for(query.model_id, self.service.settings.websocket_models)
+        self.language = query.language_code
         self.audio_format, self.sample_rate = OUTPUT_FORMATS[query.output_format]
         self.timeout_s = query.inactivity_timeout
         authorized = self._authorize_connection(query)
@@ -309,9 +314,10 @@ class StreamInputSession:
 
     async def _speak(self, text: str) -> Speech:
         service = self.service
-        timings = self.engine != "chatterbox" and service.engine_gives_timings is not False
+        timings = self.engine not in CHATTERBOX_MODELS and service.engine_gives_timings is not False
         request = SpeakRequest(text=text, engine=self.engine, voice=self.voice_id, voice_param="voice_id",
-                               speed=self.speed, word_timestamps=timings)
+                               speed=self.speed, word_timestamps=timings, language=self.language,
+                               language_param="language_code")
         try:
             speech = await service.operations.speech.stream(request)
         except InvalidRequest as error:

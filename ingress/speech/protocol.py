@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from audio.formats import AudioFormat, OutputRate, check_encodable
 from audio.processing import Normalization
 from deployments.chatterbox.protocol import (
+    CHATTERBOX_MODELS,
     CfgWeight,
     ChunkSize,
     Exaggeration,
+    Language,
     MinP,
     RepetitionPenalty,
     Seed,
     Temperature,
+    TopK,
     TopP,
 )
 from deployments.kokoro.protocol import LangCode, Speed
 from deployments.s3gen.protocol import ReferenceSeconds
-from ground.numbers import Integral
 from ingress.json_body import JsonBody
 from ingress.text_fields import SpokenText, VoiceKey
 
 KOKORO_MODEL_NAMES = ("kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts")
-CHATTERBOX_MODEL = "chatterbox"
-MODEL_NAMES = (*KOKORO_MODEL_NAMES, CHATTERBOX_MODEL)
+MODEL_NAMES = (*KOKORO_MODEL_NAMES, *CHATTERBOX_MODELS)
 
 
 
@@ -59,10 +60,12 @@ class SpeechRequest(JsonBody):
         "'i' Italian, 'j' Japanese, 'p' Brazilian Portuguese, 'z' Mandarin Chinese.")
     # Sampling (Chatterbox; Kokoro does not sample). Unset: the engine's default (ChatterboxParams).
     temperature: Temperature | None = None
-    top_k: Annotated[int, Field(ge=1, le=1000, description="Top-k sampling (engines that sample)."), Integral] | None = None
+    top_k: TopK | None = None
     top_p: TopP | None = None
     repetition_penalty: RepetitionPenalty | None = None
-    # Chatterbox (model "chatterbox"); the meanings are those of the hosted Chatterbox API.
+    language: Language | None = None
+    # Chatterbox (the chatterbox-* models); the meanings are those of the hosted Chatterbox API. A field a
+    # model does not use is accepted and ignored (the README's table says which model uses which).
     exaggeration: Exaggeration | None = None
     cfg_weight: CfgWeight | None = None
     min_p: MinP | None = None
@@ -117,6 +120,8 @@ class ModelCard(BaseModel):
     object: Literal["model"] = "model"
     created: int
     owned_by: str = "chorus"
+    engine: str = Field(description="The engine deployment that speaks it (kokoro, or a chatterbox-* model).")
+    ready: bool = Field(description="Whether that engine can speak now (a model without its checkpoint is not).")
 
 
 class ModelList(BaseModel):

@@ -3,6 +3,7 @@ and Kokoro-FastAPI's POST /dev/captioned_speech."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated
 
@@ -12,6 +13,7 @@ from fastapi.responses import Response, StreamingResponse
 from audio.formats import MEDIA_TYPES
 from ingress.dependencies import Core, json_body
 from ingress.speech.protocol import (
+    KOKORO_MODEL_NAMES,
     MODEL_NAMES,
     CaptionedSpeech,
     CaptionedSpeechRequest,
@@ -60,8 +62,15 @@ async def create_captioned_speech(request: CaptionedSpeechRequest, service: Spee
 
 
 @router.get("/v1/models")
-async def list_models() -> ModelList:
-    return ModelList(data=[ModelCard(id=name, created=_STARTED) for name in MODEL_NAMES])
+async def list_models(core: Core) -> ModelList:
+    """Every model name, with the engine that speaks it and whether that engine is ready now."""
+    clients = {client.engine: client for client in core.engines}
+    engines = {name: "kokoro" if name in KOKORO_MODEL_NAMES else name for name in MODEL_NAMES}
+    names = sorted(set(engines.values()))
+    states = await asyncio.gather(*(clients[name].health() for name in names), return_exceptions=True)
+    ready = {name: getattr(state, "status", None) == "ready" for name, state in zip(names, states, strict=True)}
+    return ModelList(data=[ModelCard(id=name, created=_STARTED, engine=engine, ready=ready[engine])
+                           for name, engine in engines.items()])
 
 
 @router.get("/v1/audio/voices")

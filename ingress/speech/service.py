@@ -10,12 +10,12 @@ from functools import partial
 
 from audio.output import AudioOutput
 from audio.uploads import AudioUpload
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, SAMPLING_FIELDS
 from ground.errors import InvalidRequest
 from ground.replies import AudioChunk
 from ingress.errors import ErrorResponse, error_model
 from ingress.settings import GatewaySettings
 from ingress.speech.protocol import (
-    CHATTERBOX_MODEL,
     MODEL_NAMES,
     CaptionedSpeech,
     CaptionedSpeechRequest,
@@ -30,8 +30,7 @@ from operations.core import Operations
 from operations.speech import SpeakRequest
 
 logger = logging.getLogger("ray.serve")
-CHATTERBOX_FIELDS = ("exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p", "seed",
-                     "chunk_size", "no_watermark")
+CHATTERBOX_FIELDS = (*SAMPLING_FIELDS, "seed", "chunk_size", "no_watermark")
 _reported_unknown_fields: set[str] = set()
 
 
@@ -56,14 +55,14 @@ class SpeechService:
         if len(request.input) > self.settings.max_input_chars:
             raise InvalidRequest(f"input is {len(request.input)} characters; the limit is "
                                  f"{self.settings.max_input_chars}", param="input", code="string_above_max_length")
-        chatterbox = request.model == CHATTERBOX_MODEL
+        chatterbox = request.model in CHATTERBOX_MODELS
         params = {name: getattr(request, name) for name in CHATTERBOX_FIELDS if getattr(request, name) is not None}
         reference = AudioUpload(request.reference_audio, "reference_audio") if request.reference_audio else None
         return SpeakRequest(
-            text=request.input, engine="chatterbox" if chatterbox else "kokoro", voice=request.voice,
+            text=request.input, engine=request.model if chatterbox else "kokoro", voice=request.voice,
             reference_audio=reference, speed=request.speed, lang_code=request.lang_code or "a",
-            word_timestamps=word_timestamps, chatterbox_params=params if chatterbox else {},
-            max_reference_duration_sec=request.max_reference_duration_sec)
+            language=request.language, word_timestamps=word_timestamps,
+            chatterbox_params=params if chatterbox else {}, max_reference_duration_sec=request.max_reference_duration_sec)
 
     @staticmethod
     def output_for(request: SpeechRequest, sample_rate: int) -> AudioOutput:

@@ -17,8 +17,8 @@ import torch
 
 from deployments.chatterbox.checkpoint import t3_with_layers
 from deployments.chatterbox.limits import T3Limits
-from deployments.chatterbox.t3_batcher import T3Batcher, T3Stream
 from deployments.chatterbox.protocol import ORIGINAL, TURBO
+from deployments.chatterbox.t3_batcher import T3Batcher, T3Stream
 from deployments.chatterbox.t3_decoder import decoder_for
 from deployments.chatterbox.t3_sampling import Sampling
 from deployments.s3gen.batcher import S3GenBatcher, S3GenItem, render

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tests.helpers.errors import assert_error
 from tests.helpers.fake_engines import (
+    FakeChatterbox,
     FakeKokoro,
 )
 from tests.helpers.gateway import (
@@ -18,8 +19,20 @@ from tests.helpers.gateway import (
 def test_models(client):
     body = client.get("/v1/models").json()
     assert body["object"] == "list"
-    assert {model["id"] for model in body["data"]} == {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "chatterbox"}
+    assert {model["id"]: model["engine"] for model in body["data"]} == {
+        "kokoro": "kokoro", "tts-1": "kokoro", "tts-1-hd": "kokoro", "gpt-4o-mini-tts": "kokoro",
+        "chatterbox": "chatterbox", "chatterbox-turbo": "chatterbox-turbo",
+        "chatterbox-multilingual": "chatterbox-multilingual"}
     assert {model["object"] for model in body["data"]} == {"model"}
+    assert all(model["ready"] for model in body["data"])
+
+
+def test_models_say_which_are_ready(tmp_path):
+    gw = serve_gateway(tmp_path, chatterbox_models={"chatterbox-turbo": FakeChatterbox(
+        model="chatterbox-turbo", unavailable="checkpoint_dir data/chatterbox-turbo lacks t3_turbo_v1.safetensors")})
+    ready = {model["id"]: model["ready"] for model in gw.client.get("/v1/models").json()["data"]}
+    assert ready["chatterbox-turbo"] is False
+    assert ready["chatterbox"] and ready["chatterbox-multilingual"] and ready["kokoro"]
 
 
 def test_openai_voice_listing(client):

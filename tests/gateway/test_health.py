@@ -23,7 +23,8 @@ def test_health_ok(client):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
-    assert set(body["engines"]) == {"kokoro", "chatterbox", "conversion"}
+    assert set(body["engines"]) == {"kokoro", "chatterbox", "chatterbox-turbo", "chatterbox-multilingual",
+                                   "conversion"}
     assert {engine["status"] for engine in body["engines"].values()} == {"ready"}
     assert body["engines"]["kokoro"]["engine"] == "kokoro" and body["engines"]["kokoro"]["reason"] is None
     assert body["auth_required"] is False
@@ -51,6 +52,8 @@ def test_health_503_when_every_engine_is_down(tmp_path, monkeypatch):
     monkeypatch.setattr(system_router, "HEALTH_TIMEOUT_S", 0.05)
     gw = serve_gateway(tmp_path, kokoro=FakeKokoro(unavailable="no model"),
                        chatterbox=FakeChatterbox(broken=ConnectionError("gone")),
+                       chatterbox_models={model: FakeChatterbox(model=model, unavailable="no checkpoint")
+                                          for model in ("chatterbox-turbo", "chatterbox-multilingual")},
                        conversion=FakeConversion(delay_s=5))
     response = gw.client.get("/health")
     assert response.status_code == 503

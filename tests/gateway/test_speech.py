@@ -212,7 +212,8 @@ def test_model_chatterbox_sends_a_chatterbox_request_with_its_params(gw):
     assert response.status_code == 200, response.text
     assert len(response.content) == 2 * spoken_samples("Hi there. Bye now.")
     (request,) = gw.chatterbox.requests("stream")
-    assert request == ChatterboxRequest("Hi there. Bye now.", None, ChatterboxParams(**params), None)
+    # Every field it set, top_k included (only Turbo samples with it), over the model's defaults.
+    assert request == ChatterboxRequest("Hi there. Bye now.", None, ChatterboxParams(**params, top_k=40), None)
     assert gw.kokoro.requests() == []
 
 

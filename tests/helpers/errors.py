@@ -42,7 +42,7 @@ BAD_SPEECH_REQUESTS = [
     ({"input": "hi", "normalization": "loud"}, "normalization", "peak"),
     ({"input": "hi", "lang_code": "q"}, "lang_code", "'a'"),
     ({"input": "hi", "temperature": 5}, "temperature", "2"),
-    ({"input": "hi", "top_k": 0}, "top_k", "1"),
+    ({"input": "hi", "top_k": 1001}, "top_k", "1000"),
     ({"input": "hi", "top_p": 1.5}, "top_p", "1"),
     ({"input": "hi", "repetition_penalty": 9}, "repetition_penalty", "2"),
     ({"voice": "alloy"}, "input", "missing"),

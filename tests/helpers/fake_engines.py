@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deployments.chatterbox.protocol import ChatterboxRequest
+from deployments.chatterbox.protocol import MULTILINGUAL, ORIGINAL, TURBO, ChatterboxRequest
 from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
 from deployments.kokoro.voices import VoiceCatalog
@@ -166,8 +166,9 @@ class FakeChatterbox(FakeEngine):
     backend = "cpu"
     handle_api = ("health", "prepare_voice", "synthesize", "stream")
 
-    def __init__(self, has_default_voice: bool = True, **kwargs):
+    def __init__(self, has_default_voice: bool = True, model: str = "chatterbox", **kwargs):
         super().__init__(**kwargs)
+        self.engine = model
         self.has_default_voice = has_default_voice
 
     async def prepare_voice(self, reference, max_reference_duration_sec: float | None = None) -> bytes:
@@ -263,6 +264,16 @@ class FakeHandle:
         return _Method(self.engine, name, self._streaming)
 
 
-def fake_handles(kokoro: FakeKokoro, chatterbox: FakeChatterbox, conversion: FakeConversion) -> dict[str, FakeHandle]:
-    """The `handles` Operations.from_handles takes."""
-    return {"kokoro": FakeHandle(kokoro), "chatterbox": FakeHandle(chatterbox), "conversion": FakeHandle(conversion)}
+def chatterbox_family(original: FakeChatterbox, others: dict[str, FakeChatterbox] | None = None
+                      ) -> dict[str, FakeChatterbox]:
+    """A fake per Chatterbox model: `original`, those in `others` (by model name), a new one for the rest."""
+    return {TURBO: FakeChatterbox(model=TURBO), MULTILINGUAL: FakeChatterbox(model=MULTILINGUAL), **(others or {}),
+            ORIGINAL: original}
+
+
+def fake_handles(kokoro: FakeKokoro, chatterbox: FakeChatterbox | dict[str, FakeChatterbox],
+                 conversion: FakeConversion) -> dict[str, FakeHandle]:
+    """The `handles` Operations.from_handles takes; `chatterbox`: the original's fake, or one per model."""
+    models = chatterbox if isinstance(chatterbox, dict) else chatterbox_family(chatterbox)
+    return {"kokoro": FakeHandle(kokoro), **{model: FakeHandle(fake) for model, fake in models.items()},
+            "conversion": FakeHandle(conversion)}

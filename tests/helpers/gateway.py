@@ -25,6 +25,7 @@ from tests.helpers.fake_engines import (
     FakeChatterbox,
     FakeConversion,
     FakeKokoro,
+    chatterbox_family,
     fake_handles,
     sentences,
 )
@@ -38,9 +39,10 @@ class Served:
     app: FastAPI
     client: TestClient
     kokoro: FakeKokoro
-    chatterbox: FakeChatterbox
+    chatterbox: FakeChatterbox  # the original
     conversion: FakeConversion
     library: Path
+    chatterbox_models: dict[str, FakeChatterbox]  # every model of the family, the original included
 
     def stored(self) -> list[str]:
         """The voice library's directory, as names (to show that a failure stored nothing)."""
@@ -52,18 +54,21 @@ class Served:
 
 
 def serve_gateway(tmp_path: Path, kokoro: FakeKokoro | None = None, chatterbox: FakeChatterbox | None = None,
-                  conversion: FakeConversion | None = None, keys: BearerKeys | None = None, **gateway) -> Served:
+                  conversion: FakeConversion | None = None, keys: BearerKeys | None = None,
+                  chatterbox_models: dict[str, FakeChatterbox] | None = None, **gateway) -> Served:
+    """The gateway over fakes; `chatterbox_models` replaces the fakes of Turbo and Multilingual (by model name)."""
     kokoro, chatterbox = kokoro or FakeKokoro(), chatterbox or FakeChatterbox()
+    models = chatterbox_family(chatterbox, chatterbox_models)
     conversion = conversion or FakeConversion()
     library = VoiceLibrarySettings(root=tmp_path / "voices")
     settings = GatewaySettings(require_auth=False, **gateway)
-    operations = Operations.from_handles(fake_handles(kokoro, chatterbox, conversion), library,
+    operations = Operations.from_handles(fake_handles(kokoro, models, conversion), library,
                                          settings.request_timeout_s)
     if keys is None:
         keys = BearerKeys.from_settings([], UNSET_KEYS_ENV)
     app = create_api(settings, operations, library, keys)  # jobs=None: no Redis in this tier
     client = TestClient(app, raise_server_exceptions=False)  # a bug shows as its 500, not as a traceback
-    return Served(app, client, kokoro, chatterbox, conversion, library.root)
+    return Served(app, client, kokoro, chatterbox, conversion, library.root, models)
 
 
 def read_wav(data: bytes) -> tuple[np.ndarray, int]:

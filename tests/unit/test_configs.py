@@ -18,7 +18,8 @@ def test_config_is_valid(name):
     (app,) = config["applications"]
     assert app["import_path"] == "ingress.app:build_app"
     AppArgs.model_validate(app["args"])
-    assert {d["name"] for d in app["deployments"]} == {"Gateway", "Kokoro", "Chatterbox", "Conversion"}
+    assert {d["name"] for d in app["deployments"]} == {"Gateway", "Kokoro", "Chatterbox", "ChatterboxTurbo",
+                                                           "ChatterboxMultilingual", "Conversion"}
 
 
 def test_unknown_args_are_refused():
