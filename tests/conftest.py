@@ -34,7 +34,8 @@ hypothesis_settings.load_profile("chorus")
 
 TIERS = ("unit", "engines", "gateway", "served", "browser", "cluster")
 # A test that needs one of these fixtures (directly or through another fixture) gets the marker.
-MARKER_FIXTURES = {"served": {"serve_instance"}, "chatterbox": {"chatterbox_checkpoint"}, "browser": {"browser", "page"}}
+MARKER_FIXTURES = {"served": {"serve_instance"}, "chatterbox": {"chatterbox_checkpoint"},
+                   "chatterbox_family": {"chatterbox_family"}, "browser": {"browser", "page"}}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -81,14 +82,38 @@ def serve_instance(certificate, metrics_port):
     ray.shutdown()
 
 
-@pytest.fixture(scope="session")
-def chatterbox_checkpoint(tmp_path_factory) -> Path:
-    """Random weights in the real checkpoint layout (1.3 GB, removed at the end of the session)."""
+def _random_checkpoint(tmp_path_factory, model: str):
     from tests.helpers.chatterbox_checkpoint import build_checkpoint
 
-    path = build_checkpoint(tmp_path_factory.mktemp("chatterbox-random"))
+    path = build_checkpoint(tmp_path_factory.mktemp(f"{model}-random"), model=model)
     yield path
     shutil.rmtree(path)
+
+
+@pytest.fixture(scope="session")
+def chatterbox_checkpoint(tmp_path_factory) -> Path:
+    """Random weights in the original's checkpoint layout (1.3 GB, removed at the end of the session)."""
+    yield from _random_checkpoint(tmp_path_factory, "chatterbox")
+
+
+@pytest.fixture(scope="session")
+def turbo_checkpoint(tmp_path_factory) -> Path:
+    """Random weights in Chatterbox Turbo's checkpoint layout (1.6 GB)."""
+    yield from _random_checkpoint(tmp_path_factory, "chatterbox-turbo")
+
+
+@pytest.fixture(scope="session")
+def multilingual_checkpoint(tmp_path_factory) -> Path:
+    """Random weights in Chatterbox Multilingual's checkpoint layout (1.3 GB)."""
+    yield from _random_checkpoint(tmp_path_factory, "chatterbox-multilingual")
+
+
+@pytest.fixture(scope="session")
+def chatterbox_family(chatterbox_checkpoint, turbo_checkpoint, multilingual_checkpoint) -> dict[str, Path]:
+    """Every Chatterbox model's random checkpoint, by model name: a served test that asks for this gets the
+    session's app with all three models loaded."""
+    return {"chatterbox": chatterbox_checkpoint, "chatterbox-turbo": turbo_checkpoint,
+            "chatterbox-multilingual": multilingual_checkpoint}
 
 
 @pytest.fixture(scope="session")
@@ -113,17 +138,28 @@ def base_url(request, serve_instance, tls_context, tmp_path_factory, voice_libra
 
     checkpoint = request.getfixturevalue("chatterbox_checkpoint") if needs_chatterbox(request.session) else None
     weights = {"checkpoint_dir": str(checkpoint)} if checkpoint else {}
+    family = {}
+    if any(item.get_closest_marker("chatterbox_family") for item in request.session.items):
+        family = request.getfixturevalue("chatterbox_family")
     jobs = {**TEST_JOBS, "redis_data_dir": str(tmp_path_factory.mktemp("redis"))}
     # S3Gen's work grows with the reference it imitates and with its decoder steps: 1 s of each clip and
     # 2 steps keep a chunk near 1 s on two CPU cores (4.8 s with 2 s of reference and 10 steps). A first
     # chunk of up to 12 words: a clone's sample sentence is then one chunk (one S3Gen pass).
-    chatterbox = {**weights, "max_reference_duration_sec": 1, "first_chunk_size": 12,
-                  "s3gen_steps": S3GEN_STEPS, "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
+    generation = {"first_chunk_size": 12, "s3gen_steps": S3GEN_STEPS,
+                  "batching": {"max_new_tokens": CHATTERBOX_MAX_NEW_TOKENS}}
+    chatterbox = {**weights, **generation, "max_reference_duration_sec": 1}
+    # Turbo and Multilingual as the original, with their own checkpoints when a test needs them; Turbo
+    # clones from more than 5 s of reference.
+    siblings = {key: {**generation, "max_reference_duration_sec": 6 if key == "chatterbox_turbo" else 1,
+                      **({"checkpoint_dir": str(family[model])} if model in family else {})}
+                for key, model in (("chatterbox_turbo", "chatterbox-turbo"),
+                                   ("chatterbox_multilingual", "chatterbox-multilingual"))}
     # Voice conversion: S3Gen of the same checkpoint; pieces of 5 s let a 12 s input test the joins.
     conversion = {**weights, "max_reference_duration_sec": 1, "s3gen_steps": S3GEN_STEPS,
                   "piece_sec": CONVERSION_PIECE_SEC}
     app = build_app({"gateway": {"require_auth": False}, "kokoro": {"intra_op_threads": 2}, "jobs": jobs,
-                     "chatterbox": chatterbox, "conversion": conversion, "voice_library": {"root": str(voice_library)}})
+                     "chatterbox": chatterbox, **siblings, "conversion": conversion,
+                     "voice_library": {"root": str(voice_library)}})
     serve.run(app, name=APP_NAME, route_prefix="/")
     url = f"https://127.0.0.1:{serve_instance}"
     deadline = time.monotonic() + 120

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import math
+import re
 from itertools import pairwise
 
 import pysbd
+
+# A word, where a short bracketed tag (Turbo's "[clear throat]") counts as part of one and is never cut.
+_WORD = re.compile(r"(?:\[[^\[\]\n]{1,30}\]|\S)+")
 
 
 def split_chunks(text: str, chunk_size: int, first_chunk_size: int | None = None) -> list[str]:
@@ -16,7 +20,7 @@ def split_chunks(text: str, chunk_size: int, first_chunk_size: int | None = None
     sets how soon audio starts, so it may be held to `first_chunk_size` words: a first sentence
     longer than that is cut there and its rest is packed as usual.
     """
-    sentences = [sentence.split() for sentence in pysbd.Segmenter(language="en", clean=False).segment(text)]
+    sentences = [_WORD.findall(sentence) for sentence in pysbd.Segmenter(language="en", clean=False).segment(text)]
     sentences = [words for words in sentences if words]
     head: list[str] = []
     if first_chunk_size and first_chunk_size < chunk_size and sentences:
