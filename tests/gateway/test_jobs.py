@@ -20,6 +20,7 @@ from stores.voice_library.settings import VoiceLibrarySettings
 from tests.helpers.audio import wav_bytes
 from tests.helpers.errors import assert_error
 from tests.helpers.fake_engines import FakeChatterbox, FakeConversion, FakeKokoro, fake_handles
+from tests.helpers.jobs import RecordedProgress
 
 
 def test_job_routes_need_a_key_when_keys_are_configured(tmp_path):
@@ -59,19 +60,6 @@ def test_an_engine_call_stuck_on_a_lost_replica_is_abandoned_for_a_retry(tmp_pat
                              control=None)
     with pytest.raises(EngineTimeout):  # not the outer limit's TimeoutError
         asyncio.run(asyncio.wait_for(job, 10))
-
-
-class RecordedProgress:
-    """A JobControl that keeps what the job reports (and never stops it)."""
-
-    def __init__(self):
-        self.reports: list[dict] = []
-
-    def report(self, **progress) -> None:
-        self.reports.append(progress)
-
-    def check(self) -> None:
-        pass
 
 
 def test_a_conversion_job_reports_each_piece_as_it_is_done(tmp_path):

@@ -12,7 +12,6 @@ import time
 
 import numpy as np
 import pytest
-from starlette.websockets import WebSocketDisconnect
 
 from ground.replies import AudioChunk, WordTiming
 from ingress.auth import BearerKeys, key_digest
@@ -20,7 +19,7 @@ from ingress.realtime.alignment import character_alignment
 from ingress.realtime.sentences import SentenceBuffer
 from tests.helpers.fake_engines import FakeKokoro
 from tests.helpers.gateway import cloned, serve_gateway
-from tests.helpers.stream_input import LONG_TEXT, PATH, RATE, pcm
+from tests.helpers.stream_input import LONG_TEXT, PATH, RATE, closed_with, pcm, until_final
 
 
 class SlowKokoro(FakeKokoro):
@@ -36,20 +35,6 @@ class SlowKokoro(FakeKokoro):
             await asyncio.sleep(self.seconds_per_chunk)
             self.chunks_made += 1
             yield chunk
-
-
-def until_final(ws) -> list[dict]:
-    messages = []
-    while not messages or not messages[-1].get("isFinal"):
-        messages.append(json.loads(ws.receive_text()))
-    return messages
-
-
-def closed_with(ws) -> tuple[dict, int]:
-    error = json.loads(ws.receive_text())
-    with pytest.raises(WebSocketDisconnect) as closed:
-        ws.receive_text()
-    return error, closed.value.code
 
 
 @pytest.mark.parametrize("how", ["xi-api-key header", "authorization header", "query", "first message",

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deployments.chatterbox.protocol import MULTILINGUAL, ORIGINAL, TURBO, ChatterboxRequest
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL, ORIGINAL, TURBO, ChatterboxRequest
 from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
 from deployments.kokoro.voices import VoiceCatalog
@@ -162,11 +162,11 @@ class FakeChatterbox(FakeEngine):
     """Chatterbox: `prepare_voice` gives some bytes; speech is one short sine per sentence."""
 
     engine = "chatterbox"
-    service_name = "Chatterbox"
     backend = "cpu"
     handle_api = ("health", "prepare_voice", "synthesize", "stream")
 
     def __init__(self, has_default_voice: bool = True, model: str = "chatterbox", **kwargs):
+        self.service_name = CHATTERBOX_MODELS[model].title  # before the base class words its unavailability
         super().__init__(**kwargs)
         self.engine = model
         self.has_default_voice = has_default_voice

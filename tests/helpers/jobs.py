@@ -40,3 +40,16 @@ def run_to_end(client, job_input: dict) -> dict:
     and a job runsync gave up on would still hold a consumer when the next test starts."""
     status, _ = poll(client, submit(client, job_input), timeout_s=180, every_s=0.5)
     return status
+
+
+class RecordedProgress:
+    """A JobControl that keeps what the job reports (and never stops it)."""
+
+    def __init__(self):
+        self.reports: list[dict] = []
+
+    def report(self, **progress) -> None:
+        self.reports.append(progress)
+
+    def check(self) -> None:
+        pass
