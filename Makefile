@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser serve serve-tls test test-fast test-explore test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
+.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -87,17 +87,27 @@ bench-jobs: install
 bench-conversion: install
 	$(BIN)/python -m bench.conversion_cpu
 
-# Sized for two CPU cores: a shallower T3 and short items (the ratios are what it measures).
+# Sized for two CPU cores, every model in one run of a few minutes: a two-layer T3, short items (the
+# ratios are what it measures).
 bench-chatterbox: install
-	$(BIN)/python -m bench.chatterbox_batching --t3-layers 6 --prompt-tokens 60 --tokens 8 \
-		--s3gen-seconds 1 --reference-seconds 1 --first-audio-streams 4
+	$(BIN)/python -m bench.chatterbox_batching --t3-layers 2 --text-tokens 20 --tokens 8 --serial-streams 2 \
+		--s3gen-batches 1 2 4 --s3gen-seconds 1 --s3gen-long-seconds 0 --reference-seconds 1 --first-audio-streams 4
 
 # On a machine with a CUDA GPU, with $(PYTHON) holding a CUDA torch and the project's dependencies
 # (no install step: a GPU machine may have no package index to install from).
 bench-gpu:
 	$(PYTHON) -m bench.kokoro_batching --max-batch 64
-	$(PYTHON) -m bench.chatterbox_batching --device cuda --half --tokens 64 --s3gen-long-batches 1 2 4 8 \
+	$(PYTHON) -m bench.chatterbox_batching --device cuda --half --tokens 64 --streams 1 2 4 8 16 32 64 \
+		--s3gen-batches 1 2 4 8 16 --s3gen-long-batches 1 2 4 8 --first-audio-streams 16 32 64 \
 		--out bench/results/chatterbox_batching_gpu.md
+
+# Random-weight checkpoints of each Chatterbox model where the embedded default looks for them (noise, not
+# speech): every model can be tried end to end without its weights.
+try-chatterbox: FIXTURE_MODEL := original
+try-chatterbox-turbo: FIXTURE_MODEL := turbo
+try-chatterbox-multilingual: FIXTURE_MODEL := multilingual
+try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual: install
+	$(BIN)/python -m tests.chatterbox_fixture data/$(@:try-%=%) --model $(FIXTURE_MODEL)
 
 bench-chatterbox-http: install
 	$(BIN)/python -m bench.chatterbox_http

@@ -69,7 +69,8 @@ class ChatterboxModel:
         buffer = io.BytesIO()
         soundfile.write(buffer, wav, sample_rate, format="WAV", subtype="FLOAT")
         buffer.seek(0)
-        self._tts.prepare_conditionals(buffer, **options)
+        with torch.inference_mode():  # no autograd state kept for the voice's tensors
+            self._tts.prepare_conditionals(buffer, **options)
         # It leaves the voice on the model; take it off so that nothing can use it by accident.
         voice, self._tts.conds = self._tts.conds, None
         return voice
@@ -124,7 +125,9 @@ class ChatterboxModel:
         return S3GenItem(speech.to(self.device), voice.gen, seed)
 
     def watermark(self, wav: np.ndarray) -> np.ndarray:
-        return self._tts.watermarker.apply_watermark(wav, sample_rate=self.sr).astype(np.float32, copy=False)
+        # Under inference_mode: outside it the watermarker's torch model has been seen to keep 0.5-1 GB a call.
+        with torch.inference_mode():
+            return self._tts.watermarker.apply_watermark(wav, sample_rate=self.sr).astype(np.float32, copy=False)
 
 
 class MultilingualModel(ChatterboxModel):
