@@ -102,3 +102,20 @@ def test_turbo_refuses_a_reference_clip_of_five_seconds_or_less(client):
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert error["param"] == "reference_audio" and "5 s" in error["message"]
+
+
+def test_other_deployments_reach_each_model_through_its_handle(client):
+    from ray import serve
+
+    from deployments.chatterbox.deployment import DEPLOYMENT_NAMES
+    from deployments.chatterbox.protocol import ChatterboxRequest
+    from tests.helpers.settings import APP_NAME
+
+    for model, name in DEPLOYMENT_NAMES.items():
+        handle = serve.get_deployment_handle(name, app_name=APP_NAME)
+        result = handle.synthesize.remote(ChatterboxRequest("Hello.", language=LANGUAGE.get(model))).result(
+            timeout_s=120)
+        assert result.sample_rate == 24_000 and len(result.audio) > 0, model
+    with pytest.raises(Exception, match="English only"):
+        serve.get_deployment_handle(DEPLOYMENT_NAMES[TURBO], app_name=APP_NAME).synthesize.remote(
+            ChatterboxRequest("Bonjour.", language="fr")).result(timeout_s=120)
