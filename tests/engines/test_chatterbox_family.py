@@ -35,29 +35,26 @@ GREETINGS = {
 }
 
 
-def _engine(model: str, checkpoint) -> ChatterboxEngine:
-    # Turbo's meanflow S3Gen takes its own 2 steps; the others take the suite's reduced count.
+def _engine(model: str, checkpoint):
+    """The model's engine while the module's tests run. Turbo's meanflow S3Gen takes its own 2 steps; the
+    others take the suite's reduced count."""
     steps = {} if model == TURBO else {"s3gen_steps": S3GEN_STEPS}
     engine = ChatterboxEngine(ChatterboxSettings(model=model, checkpoint_dir=checkpoint,
                                                  batching={"max_new_tokens": MAX_NEW_TOKENS}, **steps))
     assert engine.available, engine.reason
-    return engine
+    yield engine
+    engine.t3_batcher.close()
+    engine.s3gen_batcher.close()
 
 
 @pytest.fixture(scope="module")
 def turbo(turbo_checkpoint):
-    engine = _engine(TURBO, turbo_checkpoint)
-    yield engine
-    engine.t3_batcher.close()
-    engine.s3gen_batcher.close()
+    yield from _engine(TURBO, turbo_checkpoint)
 
 
 @pytest.fixture(scope="module")
 def multilingual(multilingual_checkpoint):
-    engine = _engine(MULTILINGUAL, multilingual_checkpoint)
-    yield engine
-    engine.t3_batcher.close()
-    engine.s3gen_batcher.close()
+    yield from _engine(MULTILINGUAL, multilingual_checkpoint)
 
 
 def speak(engine, text=TEXT, language=None, **params) -> list[np.ndarray]:
