@@ -36,6 +36,14 @@ PLAIN = "plain"
 PLAIN_KEY = "playground-key"
 # Two sentences: Kokoro streams them piece by piece, so the first plays before the response ends.
 TEXT = "The playground plays speech while it is still being made. Each sentence is heard as it arrives."
+# The model picker's entries, one per engine, in /v1/models's order.
+CHATTERBOX_ENGINES = ["chatterbox", "chatterbox-turbo", "chatterbox-multilingual"]
+ENGINES = ["kokoro", *CHATTERBOX_ENGINES]
+KOKORO_LANG_CODES = ["a", "b", "e", "f", "h", "i", "j", "p", "z"]
+MULTILINGUAL_LANGUAGES = ["ar", "da", "de", "el", "en", "es", "fi", "fr", "he", "hi", "it", "ja", "ko", "ms", "nl",
+                          "no", "pl", "pt", "ru", "sv", "sw", "tr", "zh"]
+TURBO_TAGS = ["[laugh]", "[chuckle]", "[cough]", "[sigh]", "[gasp]", "[groan]", "[sniff]", "[shush]",
+              "[clear throat]"]
 
 
 # -- in process: what the gateway serves, with API keys on ----------------------------------------
@@ -252,6 +260,169 @@ def test_invalid_fields_show_the_api_message_next_to_their_input(page, base_url,
     assert shown.text_content() == expected["message"] and "torch" in expected["message"]
 
 
+# -- the model picker, the language menu and Turbo's tags ----------------------------------------
+
+def picker_entries(page) -> list[dict]:
+    return page.eval_on_selector_all("#model option", """options => options.map(
+        o => ({id: o.value, engine: o.dataset.engine, disabled: o.disabled, text: o.textContent}))""")
+
+
+def options(page, selector: str) -> list[str]:
+    return page.eval_on_selector_all(f"{selector} option", "options => options.map(o => o.value)")
+
+
+def shown_sliders(page) -> list[str]:
+    return page.eval_on_selector_all("#chatterbox-controls input[type=range]",
+                                     "sliders => sliders.filter(s => s.checkVisibility()).map(s => s.name)")
+
+
+def speak_and_capture(page, bodies: list[dict]) -> dict:
+    """Clicks Speak and returns the JSON body of the speech request the page sent (a route answers it)."""
+    count = len(bodies)
+    page.click("#speak-button")
+    wait_for(page, "['played', 'error'].includes(window.playground.last?.state)", timeout=30)
+    assert len(bodies) == count + 1 and last(page)["state"] == "played", last(page)
+    return bodies[-1]
+
+
+def answer_speech(page) -> list[dict]:
+    """Answers every speech request with 0.2 s of PCM and keeps the bodies the page sent, in order."""
+    bodies: list[dict] = []
+    tone = b"".join(int(8000 * ((i // 20) % 2 * 2 - 1)).to_bytes(2, "little", signed=True) for i in range(4800))
+
+    def answer(route):
+        bodies.append(route.request.post_data_json)
+        route.fulfill(status=200, content_type="audio/pcm", body=tone)
+
+    page.route(re.compile(r"/v1/audio/speech$"), answer)
+    return bodies
+
+
+def test_the_model_picker_offers_each_engine_as_v1_models_says(page, base_url, client, cloned_voice):
+    cards = client.get("/v1/models").json()["data"]
+    ready = {card["engine"]: card["ready"] for card in cards if card["id"] == card["engine"]}
+    health = client.get("/health").json()["engines"]
+    assert ready["kokoro"] and ready["chatterbox"]  # Chatterbox on random weights: cloned_voice needs it
+    open_playground(page, f"{base_url}/")
+
+    # One entry per engine (Kokoro, not its OpenAI names), its readiness as /v1/models says.
+    entries = picker_entries(page)
+    assert [entry["engine"] for entry in entries] == [entry["id"] for entry in entries] == ENGINES
+    for entry in entries:
+        assert entry["disabled"] is not ready[entry["engine"]], entry
+        assert entry["text"].endswith("(not loaded)") is not ready[entry["engine"]], entry
+    # Turbo and Multilingual have a checkpoint only when a test of the session asks for the whole family:
+    # a model that is not loaded says why, as /health does.
+    for model in CHATTERBOX_ENGINES:
+        reason = page.locator(f'#chatterbox-reason li[data-engine="{model}"]')
+        if ready[model]:
+            assert reason.count() == 0
+        else:
+            assert health[model]["reason"] in reason.text_content()
+    assert page.input_value("#model") == "kokoro" and page.is_visible("#blend")
+    assert page.is_hidden("#tags")
+
+    # Kokoro: its lang_code menu, 'a' (American English) first; the choice goes into the request.
+    assert page.is_visible("#language") and page.get_attribute("#language", "name") == "lang_code"
+    assert options(page, "#language") == KOKORO_LANG_CODES and page.input_value("#language") == "a"
+    page.select_option("#language", "b")
+    page.select_option("#voice-picker", "jm_kumo")
+    page.fill("#input", "Hello there.")
+    with page.expect_response(re.compile(r"/v1/audio/speech$")) as answered:
+        page.click("#speak-button")
+    body = answered.value.request.post_data_json
+    assert answered.value.status == 200
+    assert body["model"] == "kokoro" and body["lang_code"] == "b" and "language" not in body
+    assert not {"exaggeration", "cfg_weight", "temperature"} & set(body), body
+    wait_for(page, "['played', 'error'].includes(window.playground.last?.state)", timeout=60)
+    assert last(page)["state"] == "played"
+
+    # Chatterbox: cloned voices and the model's built-in voice, no Kokoro voice; no language menu.
+    bodies = answer_speech(page)
+    page.select_option("#model", "chatterbox")
+    offered = options(page, "#voice-picker")
+    assert cloned_voice["speaker_name"] in offered and "/built-in" in offered
+    assert "jm_kumo" not in offered and page.is_hidden("#blend")
+    assert page.is_hidden("#language") and page.is_hidden("#tags")
+    assert page.input_value("#voice") in offered  # a library voice took the Kokoro voice's place
+    assert not page.eval_on_selector("#chatterbox-controls", "fieldset => fieldset.disabled")
+    assert shown_sliders(page) == ["exaggeration", "cfg_weight", "temperature"]
+    page.select_option("#voice-picker", cloned_voice["speaker_name"])
+    body = speak_and_capture(page, bodies)
+    assert body["model"] == "chatterbox" and body["voice"] == cloned_voice["speaker_name"]
+    assert {"exaggeration", "cfg_weight", "temperature"} <= set(body) and not {"language", "lang_code"} & set(body)
+    page.select_option("#voice-picker", "/built-in")  # no voice: the model's own
+    assert page.input_value("#voice") == ""
+    body = speak_and_capture(page, bodies)
+    assert body["model"] == "chatterbox" and "voice" not in body
+
+    # A model that is not loaded cannot be chosen; back on Kokoro, Kokoro's voices and its default.
+    for model in CHATTERBOX_ENGINES:
+        if not ready[model]:
+            assert page.is_disabled(f'#model option[value="{model}"]')
+    page.select_option("#model", "kokoro")
+    assert page.input_value("#voice") == client.get("/v1/audio/voices").json()["default"]
+    assert page.input_value("#language") == "b"  # what was picked for Kokoro is kept
+
+
+def test_multilingual_languages_and_turbo_tags(page, base_url, client):
+    # Every model ready (as with every checkpoint), and the speech requests answered here: this test is about
+    # what the page offers and sends.
+    def all_ready(route):
+        listing = route.fetch().json()
+        route.fulfill(json={**listing, "data": [{**card, "ready": True} for card in listing["data"]]})
+
+    page.route(re.compile(r"/v1/models$"), all_ready)
+    bodies = answer_speech(page)
+    open_playground(page, f"{base_url}/")
+    assert [entry["disabled"] for entry in picker_entries(page)] == [False] * 4
+
+    # Multilingual: its 23 languages, English first chosen, sent as `language`.
+    page.select_option("#model", "chatterbox-multilingual")
+    assert page.is_visible("#language") and page.get_attribute("#language", "name") == "language"
+    assert options(page, "#language") == MULTILINGUAL_LANGUAGES
+    assert page.input_value("#language") == "en"
+    assert page.is_hidden("#tags") and page.is_hidden("#blend")
+    page.select_option("#voice-picker", "/built-in")
+    page.select_option("#language", "fr")
+    page.fill("#input", "Bonjour à tous.")
+    body = speak_and_capture(page, bodies)
+    assert body["model"] == "chatterbox-multilingual" and body["language"] == "fr" and "lang_code" not in body
+    assert body["input"] == "Bonjour à tous." and "voice" not in body
+    assert {"exaggeration", "cfg_weight", "temperature"} <= set(body)
+    # Each engine keeps the language picked for it.
+    page.select_option("#model", "kokoro")
+    assert options(page, "#language") == KOKORO_LANG_CODES and page.input_value("#language") == "a"
+    page.select_option("#model", "chatterbox-multilingual")
+    assert page.input_value("#language") == "fr"
+
+    # Turbo: no language, and of the sliders only temperature (it has no guidance, no exaggeration); its tags.
+    page.select_option("#model", "chatterbox-turbo")
+    assert page.is_hidden("#language")
+    assert shown_sliders(page) == ["temperature"]
+    assert page.eval_on_selector_all("#tags button", "buttons => buttons.map(b => b.textContent)") == TURBO_TAGS
+    page.fill("#input", "Well that was fun.")
+    page.eval_on_selector("#input", "input => input.setSelectionRange(4, 4)")  # the cursor after "Well"
+    page.click('#tags button[data-tag="[laugh]"]')
+    assert page.input_value("#input") == "Well[laugh] that was fun."
+    page.click('#tags button[data-tag="[clear throat]"]')  # at the cursor, now after the first tag
+    assert page.input_value("#input") == "Well[laugh][clear throat] that was fun."
+    assert page.evaluate("document.activeElement.id") == "input"
+    page.eval_on_selector("#input", "input => input.setSelectionRange(0, 4)")  # a selection: the tag replaces it
+    page.click('#tags button[data-tag="[sigh]"]')
+    assert page.input_value("#input") == "[sigh][laugh][clear throat] that was fun."
+    body = speak_and_capture(page, bodies)
+    assert body["model"] == "chatterbox-turbo" and body["input"] == "[sigh][laugh][clear throat] that was fun."
+    assert "temperature" in body and not {"exaggeration", "cfg_weight", "language", "lang_code"} & set(body), body
+
+    # The tags are Turbo's alone.
+    for model in ("chatterbox", "kokoro"):
+        page.select_option("#model", model)
+        assert page.is_hidden("#tags"), model
+    body = speak_and_capture(page, bodies)
+    assert body["model"] == "kokoro" and body["lang_code"] == "a" and "language" not in body
+
+
 # -- captions: /dev/captioned_speech as the gateway writes it ------------------------------------
 
 CAPTIONED_TEXT = "Every word lights up while it is said, then it fades once it is over."
@@ -314,16 +485,17 @@ def test_docs_render_offline_and_list_the_speech_route(page, base_url):
 
 @pytest.fixture(scope="module")
 def plain_app(serve_instance, client, tmp_path_factory):
-    """A second app with no Chatterbox checkpoint and an API key (PLAIN_KEY), under a route prefix; it
-    shares the test app's Kokoro and Conversion."""
+    """A second app with no Chatterbox checkpoint (for none of the three models) and an API key (PLAIN_KEY),
+    under a route prefix; it shares the test app's Kokoro and Conversion."""
     from ray import serve
 
-    from deployments.chatterbox.deployment import ChatterboxDeployment
+    from deployments.chatterbox.deployment import DEPLOYMENT_NAMES, ChatterboxDeployment
     from deployments.chatterbox.settings import ChatterboxSettings
 
     library = tmp_path_factory.mktemp("plain-voices")
-    chatterbox = ChatterboxDeployment.options(ray_actor_options={"num_cpus": 0.1}).bind(ChatterboxSettings(), library)
-    serve.run(gateway_over_test_engines({"api_key_hashes": [key_digest(PLAIN_KEY)]}, library, chatterbox=chatterbox),
+    chatterbox = {model: ChatterboxDeployment.options(name=name, ray_actor_options={"num_cpus": 0.1})
+                  .bind(ChatterboxSettings(model=model), library) for model, name in DEPLOYMENT_NAMES.items()}
+    serve.run(gateway_over_test_engines({"api_key_hashes": [key_digest(PLAIN_KEY)]}, library, **chatterbox),
               name=PLAIN, route_prefix=f"/{PLAIN}")
     deadline = time.monotonic() + 120
     while client.get(f"/{PLAIN}/health").status_code != 200:
@@ -340,16 +512,29 @@ def test_cloning_without_chatterbox_weights_shows_the_503_reason(page, base_url,
     # This app asks for a key: the field shows, and the key is kept for this tab only and sent as a
     # bearer token.
     assert page.is_visible("#key-form")
+    # Without the key the models are the API's 401, at the engine picker, which offers Kokoro alone meanwhile.
+    assert page.text_content('#speak-form [data-error-for="model"]') == api_error(
+        client.get(f"{plain_app}/v1/models"), 401)["message"]
+    assert page.eval_on_selector_all("#model option", "options => options.map(o => o.value)") == ["kokoro"]
     page.fill("#api-key", PLAIN_KEY)
-    with page.expect_response(re.compile(r"/v1/voices$")) as listed:
+    with page.expect_response(re.compile(r"/v1/voices$")) as listed, \
+            page.expect_response(re.compile(r"/v1/models$")) as models:
         page.click("#key-form button")
     assert listed.value.status == 200 and listed.value.request.headers["authorization"] == f"Bearer {PLAIN_KEY}"
+    assert models.value.status == 200
     assert page.evaluate("sessionStorage.getItem('chorus.apiKey')") == PLAIN_KEY
-    chatterbox = client.get(f"{plain_app}/health").json()["engines"]["chatterbox"]
-    assert chatterbox["status"] == "unavailable"
-    assert page.get_attribute('#engines [data-engine="chatterbox"]', "data-status") == "unavailable"
-    assert chatterbox["reason"] in page.text_content("#chatterbox-reason")
-    assert page.is_disabled('#model option[value="chatterbox"]')
+    engines = client.get(f"{plain_app}/health").json()["engines"]
+    # Each Chatterbox model is listed, not loaded, with the reason /health gives; Kokoro is chosen.
+    wait_for(page, "document.querySelectorAll('#model option').length === 4")
+    assert page.is_hidden('#speak-form [data-error-for="model"]')
+    assert page.input_value("#model") == "kokoro"
+    for model in CHATTERBOX_ENGINES:
+        assert engines[model]["status"] == "unavailable"
+        assert page.get_attribute(f'#engines [data-engine="{model}"]', "data-status") == "unavailable"
+        assert page.is_disabled(f'#model option[value="{model}"]')
+        assert page.text_content(f'#model option[value="{model}"]').endswith("(not loaded)")
+        assert engines[model]["reason"] in page.text_content(f'#chatterbox-reason li[data-engine="{model}"]')
+    chatterbox = engines["chatterbox"]
     assert page.eval_on_selector("#chatterbox-controls", "fieldset => fieldset.disabled")
     assert page.is_disabled("#exaggeration") and page.is_disabled("#seed")
     # Every request went under the route prefix: the page's URLs are relative.

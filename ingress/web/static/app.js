@@ -1,4 +1,4 @@
-// The playground's entry point: engine state from /health, the key field, the three panels.
+// The playground's entry point: engine state from /health, the models, the key field, the three panels.
 // window.playground exposes what the tests (and the curious) read: state, and `last`, the last
 // speech request (decoded duration, when playback started, when the response ended, ...).
 
@@ -6,11 +6,12 @@ import { apiKey, health, setApiKey } from "./api.js";
 import { setupConvert } from "./convert.js";
 import { clearErrors } from "./errors.js";
 import { refresh, setupLibrary } from "./library.js";
+import { refreshModels } from "./models.js";
 import { setupSpeak } from "./speak.js";
 import { $, ENGINE_NAMES, element, emit, state } from "./state.js";
 
 // setupSpeak adds `last` and `player` (the Speak panel's playback).
-const playground = { state, ready: false, refreshHealth, refreshVoices };
+const playground = { state, ready: false, refreshHealth, refreshVoices, refreshModels };
 window.playground = playground;
 
 async function refreshHealth() {
@@ -51,7 +52,7 @@ function setupKey() {
     clearErrors(form);
     clearErrors($("#voice-list"));
     setApiKey(form.elements.api_key.value.trim());
-    await refreshVoices();
+    await Promise.all([refreshVoices(), refreshModels()]);
   });
 }
 
@@ -59,6 +60,6 @@ setupKey();
 setupSpeak(playground);
 setupLibrary();
 setupConvert();
-await Promise.all([refreshHealth(), refreshVoices()]);
+await Promise.all([refreshHealth(), refreshVoices(), refreshModels()]);
 playground.ready = true;
 document.documentElement.dataset.ready = "true";

@@ -19,9 +19,9 @@ export function clearErrors(scope) {
   for (const input of scope.querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
 }
 
-// Shows `error` (an ApiError or any Error) in `scope`; returns the element it went into.
-export function showError(scope, error) {
-  let slot = slotFor(scope, error.param);
+// Shows `error` (an ApiError or any Error) in `scope`, at the slot of its `param` unless told which; returns the
+// element it went into.
+export function showError(scope, error, slot = slotFor(scope, error.param)) {
   if (error.status === 401) {
     // A missing or wrong key: say so at the key field too.
     const keySlot = document.querySelector('[data-error-for="api_key"]');

@@ -1,14 +1,17 @@
 // The Speak panel: Speak streams /v1/audio/speech (pcm, stream=true), or /dev/captioned_speech with captions,
-// into Web Audio; Stop stops it; Download saves what played. Each concept has its module: voice-picker.js
-// (engine and voice), speech-request.js (the request), speech-stream.js (reading the response as it comes),
-// playback.js (the one owner of playback state, and its one animation loop), captions.js (the words).
+// into Web Audio; Stop stops it; Download saves what played. Each concept has its module: model-picker.js
+// (model, language and the Chatterbox controls), voice-picker.js (voice), tags.js (Turbo's tags), speech-request.js
+// (the request), speech-stream.js (reading the response as it comes), playback.js (the one owner of playback
+// state, and its one animation loop), captions.js (the words).
 
 import { Captions } from "./captions.js";
 import { clearErrors, showError } from "./errors.js";
+import { setupModelPicker } from "./model-picker.js";
 import { Playback } from "./playback.js";
 import { saveSpeech, sendSpeech, speechBody } from "./speech-request.js";
 import { readCaptioned, readPcm } from "./speech-stream.js";
 import { $ } from "./state.js";
+import { setupTags } from "./tags.js";
 import { setupVoicePicker } from "./voice-picker.js";
 
 export function setupSpeak(playground) {
@@ -25,7 +28,10 @@ export function setupSpeak(playground) {
     const shown = form.querySelector(`output[for="${range.id}"]`);
     range.addEventListener("input", () => (shown.textContent = range.value));
   }
+  // The model picker last: what follows its "engine" event is listening when it first says it.
   setupVoicePicker(form);
+  setupTags(form);
+  setupModelPicker(form);
 
   async function speak() {
     clearErrors(section);

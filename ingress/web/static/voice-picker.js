@@ -1,48 +1,33 @@
-// Which engine and voice the Speak form asks for: the engine choice (as /health allows it), the voice picker
-// (Kokoro packs and OpenAI names, or library voices for Chatterbox), and the Kokoro blend builder (a(2)+b(1)).
+// Which voice the Speak form asks for, as the chosen engine takes it: Kokoro packs and OpenAI names (and the blend
+// builder, a(2)+b(1)) for Kokoro; library voices, or the model's own built-in voice, for any Chatterbox model.
 
-import { $, available, element, engine, events, state } from "./state.js";
+import { chosenEngine, isChatterbox } from "./models.js";
+import { $, element, events, state } from "./state.js";
+
+// The picker's entry for a Chatterbox model's built-in voice, which is no voice in the request: a value no
+// library voice can have (names have no "/").
+const BUILT_IN = "/built-in";
 
 export function setupVoicePicker(form) {
   const model = form.elements.model;
   const voice = form.elements.voice;
   const picker = $("#voice-picker");
-  const chatterboxControls = $("#chatterbox-controls");
   const blendRows = $("#blend-rows");
   const blendPreview = $("#blend-preview");
-
-  const chosenEngine = () => model.value;
+  let family = null; // "kokoro" or "chatterbox": the Chatterbox models share their voices
 
   function applyEngine() {
-    const chatterbox = chosenEngine() === "chatterbox";
-    chatterboxControls.disabled = !chatterbox || !available("chatterbox");
+    const chatterbox = isChatterbox(chosenEngine(form));
     $("#blend").hidden = chatterbox;
+    // A voice typed for the other family would only be refused.
+    if (family && family !== (chatterbox ? "chatterbox" : "kokoro")) delete voice.dataset.typed;
+    family = chatterbox ? "chatterbox" : "kokoro";
+    voice.placeholder = chatterbox ? "library voice, or empty" : "jf_alpha, nova, a(2)+b(1)…";
     renderPicker();
   }
 
-  function applyHealth() {
-    const option = model.querySelector('option[value="chatterbox"]');
-    const reasonNote = $("#chatterbox-reason");
-    const chatterbox = engine("chatterbox");
-    const up = available("chatterbox");
-    option.disabled = !up;
-    option.textContent = up ? "Chatterbox" : "Chatterbox (unavailable)";
-    if (chatterbox && !up) {
-      reasonNote.textContent = `Chatterbox is unavailable: ${chatterbox.reason || chatterbox.status}`;
-      reasonNote.hidden = false;
-      if (chosenEngine() === "chatterbox") model.value = "kokoro";
-    } else {
-      reasonNote.hidden = true;
-    }
-    const kokoro = engine("kokoro");
-    const note = $("#engine-note");
-    note.hidden = !kokoro || kokoro.status === "ready";
-    if (!note.hidden) note.textContent = `Kokoro is unavailable: ${kokoro.reason || kokoro.status}`;
-    applyEngine();
-  }
-
   function renderPicker() {
-    const kokoro = chosenEngine() !== "chatterbox";
+    const kokoro = family === "kokoro";
     const groups = [];
     if (kokoro) {
       groups.push(element("optgroup", { label: "Kokoro voices" },
@@ -53,20 +38,23 @@ export function setupVoicePicker(form) {
           ...aliases.map(([alias, pack]) => element("option", { value: alias, textContent: `${alias} → ${pack}` }))));
       }
     } else {
+      groups.push(element("option", { value: BUILT_IN, textContent: "Built-in voice" }));
       groups.push(element("optgroup", { label: state.library.length ? "Library voices" : "No library voices yet" },
         ...state.library.map((entry) => element("option", { value: entry.speaker_name, textContent: entry.speaker_name }))));
     }
     picker.replaceChildren(element("option", { value: "", textContent: "Pick a voice…" }), ...groups);
     const known = [...picker.options].some((option) => option.value && option.value === voice.value);
     const blend = voice.value.includes("+") || voice.value.includes("(");
-    if (!voice.value || (!known && !(kokoro && blend) && !voice.dataset.typed)) {
-      voice.value = kokoro ? state.defaultVoice || state.packs[0] || "" : state.library[0]?.speaker_name || "";
-    }
+    // An empty voice becomes Kokoro's default pack; for Chatterbox it is the model's built-in voice, and stays.
+    const keep = kokoro ? voice.value && (voice.dataset.typed || known || blend)
+      : !voice.value || voice.dataset.typed || known;
+    if (!keep) voice.value = kokoro ? state.defaultVoice || state.packs[0] || "" : state.library[0]?.speaker_name || "";
     syncPicker();
   }
 
   function syncPicker() {
-    picker.value = [...picker.options].some((option) => option.value === voice.value) ? voice.value : "";
+    const shown = family === "chatterbox" && !voice.value ? BUILT_IN : voice.value;
+    picker.value = [...picker.options].some((option) => option.value === shown) ? shown : "";
   }
 
   // -- the blend builder ---------------------------------------------------------------------------
@@ -104,15 +92,14 @@ export function setupVoicePicker(form) {
   }
 
   picker.addEventListener("change", () => {
-    if (picker.value) voice.value = picker.value;
+    if (picker.value) voice.value = picker.value === BUILT_IN ? "" : picker.value;
     delete voice.dataset.typed;
   });
   voice.addEventListener("input", () => {
     voice.dataset.typed = "true";
     syncPicker();
   });
-  model.addEventListener("change", applyEngine);
-  events.addEventListener("health", applyHealth);
+  events.addEventListener("engine", applyEngine);
   events.addEventListener("voices", () => {
     renderPicker();
     renderBlendRows();
@@ -125,11 +112,9 @@ export function setupVoicePicker(form) {
     const spec = blendSpec();
     if (!spec) return;
     model.value = "kokoro";
-    applyEngine();
+    model.dispatchEvent(new Event("change")); // the model picker applies it, and says "engine"
     voice.value = spec;
     voice.dataset.typed = "true";
     syncPicker();
   });
-
-  applyHealth();
 }
