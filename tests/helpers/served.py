@@ -17,7 +17,10 @@ def gateway_over_test_engines(gateway: dict, library: Path, **own_engines):
     from ingress.settings import GatewaySettings
     from stores.voice_library.settings import VoiceLibrarySettings
 
+    from deployments.chatterbox.deployment import DEPLOYMENT_NAMES
+
+    deployments = {"kokoro": "Kokoro", **DEPLOYMENT_NAMES, "conversion": "Conversion"}
     engines = {name: serve.get_deployment_handle(deployment, app_name=APP_NAME)
-               for name, deployment in (("kokoro", "Kokoro"), ("chatterbox", "Chatterbox"), ("conversion", "Conversion"))}
+               for name, deployment in deployments.items()}
     return Gateway.options(ray_actor_options={"num_cpus": 0.1}).bind(
         {**engines, **own_engines}, GatewaySettings.model_validate(gateway), VoiceLibrarySettings(root=library))
