@@ -25,7 +25,14 @@ from chatterbox.tts import Conditionals, punc_norm
 from chatterbox.tts_turbo import punc_norm as turbo_punc_norm
 
 from deployments.chatterbox import checkpoint
-from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL, ORIGINAL, TURBO, ChatterboxParams
+from deployments.chatterbox.protocol import (
+    CHATTERBOX_MODELS,
+    DEFAULT_LANGUAGE,
+    MULTILINGUAL,
+    ORIGINAL,
+    TURBO,
+    ChatterboxParams,
+)
 from deployments.chatterbox.t3_batcher import T3Stream
 from deployments.chatterbox.t3_sampling import Sampling
 from deployments.s3gen.batcher import S3GenItem
@@ -137,7 +144,7 @@ class MultilingualModel(ChatterboxModel):
     name = MULTILINGUAL
 
     def text_tokens(self, text: str, language: str | None = None) -> torch.Tensor:
-        return self._tts.tokenizer.text_to_tokens(punc_norm(text), language_id=language or "en")
+        return self._tts.tokenizer.text_to_tokens(punc_norm(text), language_id=language or DEFAULT_LANGUAGE)
 
 
 class TurboModel(ChatterboxModel):

@@ -3,7 +3,7 @@ parameters (names and meanings of the hosted Chatterbox API)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,9 +49,13 @@ CHATTERBOX_DEFAULTS = ChatterboxParams()
 
 ORIGINAL, TURBO, MULTILINGUAL = "chatterbox", "chatterbox-turbo", "chatterbox-multilingual"
 ChatterboxModelName = Literal["chatterbox", "chatterbox-turbo", "chatterbox-multilingual"]
-# chatterbox.mtl_tts.SUPPORTED_LANGUAGES, as ISO 639-1 codes (tests/unit checks them against the package).
-LANGUAGES = ("ar", "da", "de", "el", "en", "es", "fi", "fr", "he", "hi", "it", "ja", "ko", "ms", "nl", "no", "pl",
-             "pt", "ru", "sv", "sw", "tr", "zh")
+# chatterbox.mtl_tts.SUPPORTED_LANGUAGES: ISO 639-1 codes and their names (tests/unit checks them against the
+# package, which the gateway does not import).
+LANGUAGES = {"ar": "Arabic", "da": "Danish", "de": "German", "el": "Greek", "en": "English", "es": "Spanish",
+             "fi": "Finnish", "fr": "French", "he": "Hebrew", "hi": "Hindi", "it": "Italian", "ja": "Japanese",
+             "ko": "Korean", "ms": "Malay", "nl": "Dutch", "no": "Norwegian", "pl": "Polish", "pt": "Portuguese",
+             "ru": "Russian", "sv": "Swedish", "sw": "Swahili", "tr": "Turkish", "zh": "Chinese"}
+DEFAULT_LANGUAGE = "en"  # Multilingual's, when a request names none
 Language = Annotated[str, Field(description="Multilingual's language, an ISO 639-1 code: " + ", ".join(LANGUAGES)
                                 + ". The other models speak English only.")]
 SAMPLING_FIELDS = ("exaggeration", "cfg_weight", "temperature", "repetition_penalty", "min_p", "top_p", "top_k")
@@ -65,7 +69,7 @@ class ChatterboxModelSpec:
     title: str
     defaults: ChatterboxParams
     uses: tuple[str, ...]  # of SAMPLING_FIELDS; the others are accepted and ignored
-    languages: tuple[str, ...] = ()  # () : English only, no language field
+    languages: dict[str, str] = field(default_factory=dict)  # code -> name; none: English only, no language field
     min_reference_sec: float = 1.0  # shortest reference clip it clones a voice from
     tags: tuple[str, ...] = ()  # paralinguistic tags its tokenizer reads as tokens
 

@@ -13,6 +13,8 @@ SAMPLE_RATE = 24_000
 # Kokoro's languages: a American and b British English, e Spanish, f French, h Hindi, i Italian,
 # j Japanese, p Brazilian Portuguese, z Mandarin Chinese (deployments/kokoro/g2p.py).
 LangCode = Literal["a", "b", "e", "f", "h", "i", "j", "p", "z"]
+LANG_NAMES = {"a": "American English", "b": "British English", "e": "Spanish", "f": "French", "h": "Hindi",
+              "i": "Italian", "j": "Japanese", "p": "Brazilian Portuguese", "z": "Mandarin Chinese"}
 # Kokoro's speaking rate, the one bound every dialect uses (OpenAI `speed`, ElevenLabs `voice_settings.speed`).
 Speed = Annotated[float, Field(ge=0.25, le=4.0, description="Speaking rate multiplier, 0.25 to 4.0 (1.0 normal).")]
 

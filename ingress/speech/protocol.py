@@ -122,6 +122,12 @@ class ModelCard(BaseModel):
     owned_by: str = "chorus"
     engine: str = Field(description="The engine deployment that speaks it (kokoro, or a chatterbox-* model).")
     ready: bool = Field(description="Whether that engine can speak now (a model without its checkpoint is not).")
+    language_field: str | None = Field(description="The request field that chooses its language (lang_code, "
+                                       "language), if it speaks more than one.")
+    languages: dict[str, str] = Field(description="The values of that field, with their names.")
+    default_language: str | None = Field(description="The language when a request names none.")
+    parameters: list[str] = Field(description="The sampling fields it uses; it ignores the others.")
+    tags: list[str] = Field(description="Tags it reads in the text, such as [laugh].")
 
 
 class ModelList(BaseModel):

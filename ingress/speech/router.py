@@ -11,6 +11,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from audio.formats import MEDIA_TYPES
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, DEFAULT_LANGUAGE
+from deployments.kokoro.protocol import LANG_NAMES, KokoroRequest
 from ingress.dependencies import Core, json_body
 from ingress.speech.protocol import (
     KOKORO_MODEL_NAMES,
@@ -69,8 +71,19 @@ async def list_models(core: Core) -> ModelList:
     names = sorted(set(engines.values()))
     states = await asyncio.gather(*(clients[name].health() for name in names), return_exceptions=True)
     ready = {name: getattr(state, "status", None) == "ready" for name, state in zip(names, states, strict=True)}
-    return ModelList(data=[ModelCard(id=name, created=_STARTED, engine=engine, ready=ready[engine])
-                           for name, engine in engines.items()])
+    return ModelList(data=[ModelCard(id=name, created=_STARTED, engine=engine, ready=ready[engine],
+                                     **_speaks(engine)) for name, engine in engines.items()])
+
+
+def _speaks(engine: str) -> dict:
+    """What a model's card says of its languages, fields and tags (from the engines' parameter sources)."""
+    if engine == "kokoro":
+        return {"language_field": "lang_code", "languages": LANG_NAMES, "parameters": [], "tags": [],
+                "default_language": KokoroRequest.model_fields["lang_code"].default}
+    spec = CHATTERBOX_MODELS[engine]
+    return {"language_field": "language" if spec.languages else None, "languages": spec.languages,
+            "default_language": DEFAULT_LANGUAGE if spec.languages else None, "parameters": list(spec.uses),
+            "tags": list(spec.tags)}
 
 
 @router.get("/v1/audio/voices")

@@ -5,6 +5,7 @@ In-process over fake engines (tests/helpers/gateway.py); the served tier keeps t
 
 from __future__ import annotations
 
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, LANGUAGES
 from tests.helpers.errors import assert_error
 from tests.helpers.fake_engines import (
     FakeChatterbox,
@@ -25,6 +26,14 @@ def test_models(client):
         "chatterbox-multilingual": "chatterbox-multilingual"}
     assert {model["object"] for model in body["data"]} == {"model"}
     assert all(model["ready"] for model in body["data"])
+    cards = {model["id"]: model for model in body["data"]}
+    # Each card says what its model speaks, from the engines' parameter sources.
+    assert cards["chatterbox-multilingual"]["languages"] == LANGUAGES
+    assert cards["chatterbox-multilingual"]["language_field"] == "language"
+    assert cards["tts-1"]["language_field"] == "lang_code" and cards["tts-1"]["default_language"] == "a"
+    assert cards["chatterbox-turbo"]["tags"] == list(CHATTERBOX_MODELS["chatterbox-turbo"].tags)
+    assert "cfg_weight" not in cards["chatterbox-turbo"]["parameters"] and "top_k" in cards["chatterbox-turbo"]["parameters"]
+    assert cards["chatterbox"]["language_field"] is None and cards["chatterbox"]["tags"] == []
 
 
 def test_models_say_which_are_ready(tmp_path):

@@ -13,11 +13,10 @@ def gateway_over_test_engines(gateway: dict, library: Path, **own_engines):
     deploys one replica or two, not a whole graph."""
     from ray import serve
 
+    from deployments.chatterbox.deployment import DEPLOYMENT_NAMES
     from ingress.gateway import Gateway
     from ingress.settings import GatewaySettings
     from stores.voice_library.settings import VoiceLibrarySettings
-
-    from deployments.chatterbox.deployment import DEPLOYMENT_NAMES
 
     deployments = {"kokoro": "Kokoro", **DEPLOYMENT_NAMES, "conversion": "Conversion"}
     engines = {name: serve.get_deployment_handle(deployment, app_name=APP_NAME)

@@ -2,7 +2,7 @@
 // but cannot be chosen), the language menu of the chosen engine, and the Chatterbox controls it uses. Says
 // "engine" when the chosen engine may have changed: the voice picker and the tag buttons follow it.
 
-import { ENGINES, chosenEngine, isChatterbox } from "./models.js";
+import { engineSpec, chosenEngine, isChatterbox } from "./models.js";
 import { $, ENGINE_NAMES, element, emit, engine, events, state } from "./state.js";
 
 export function setupModelPicker(form) {
@@ -50,7 +50,7 @@ export function setupModelPicker(form) {
 
   function applyEngine() {
     const chosen = chosenEngine(form);
-    const spec = ENGINES[chosen] || {};
+    const spec = engineSpec(chosen);
     // The menu's name is the request field it fills: lang_code (Kokoro) or language (Multilingual).
     languageField.hidden = !spec.languages;
     if (spec.languages) {

@@ -1,36 +1,21 @@
-// The models the gateway serves (GET /v1/models), one per engine, and what the Speak form offers for each
-// engine: its language menu (and the request field it fills), the Chatterbox sliders it reads, its text tags.
-// The gateway does not publish these; they mirror deployments/chatterbox/protocol.py and Kokoro's lang_code.
+// The models the gateway serves (GET /v1/models), one per engine, and what the Speak form offers for each: its
+// language menu (and the request field it fills), the sampling fields it reads, its text tags. Each model's card
+// says these, from the engines' own parameter sources.
 
 import { callJson } from "./api.js";
 import { clearErrors, showError } from "./errors.js";
 import { $, emit, state } from "./state.js";
 
-const KOKORO_LANGUAGES = [
-  ["a", "American English"], ["b", "British English"], ["e", "Spanish"], ["f", "French"], ["h", "Hindi"],
-  ["i", "Italian"], ["j", "Japanese"], ["p", "Brazilian Portuguese"], ["z", "Mandarin Chinese"],
-];
-
-const MULTILINGUAL_LANGUAGES = [
-  ["ar", "Arabic"], ["da", "Danish"], ["de", "German"], ["el", "Greek"], ["en", "English"], ["es", "Spanish"],
-  ["fi", "Finnish"], ["fr", "French"], ["he", "Hebrew"], ["hi", "Hindi"], ["it", "Italian"], ["ja", "Japanese"],
-  ["ko", "Korean"], ["ms", "Malay"], ["nl", "Dutch"], ["no", "Norwegian"], ["pl", "Polish"], ["pt", "Portuguese"],
-  ["ru", "Russian"], ["sv", "Swedish"], ["sw", "Swahili"], ["tr", "Turkish"], ["zh", "Chinese"],
-];
-
-// `sliders`: the Chatterbox controls the model uses (Turbo has no guidance and no emotion input).
-export const ENGINES = {
-  kokoro: { languages: { field: "lang_code", initial: "a", options: KOKORO_LANGUAGES } },
-  chatterbox: { sliders: ["exaggeration", "cfg_weight", "temperature"] },
-  "chatterbox-turbo": {
-    sliders: ["temperature"],
-    tags: ["[laugh]", "[chuckle]", "[cough]", "[sigh]", "[gasp]", "[groan]", "[sniff]", "[shush]", "[clear throat]"],
-  },
-  "chatterbox-multilingual": {
-    sliders: ["exaggeration", "cfg_weight", "temperature"],
-    languages: { field: "language", initial: "en", options: MULTILINGUAL_LANGUAGES },
-  },
-};
+// What the form offers for `engine`: `languages` ({field, initial, options: [[value, name], ...]}) when it speaks
+// more than one, the `sliders` it reads and its `tags`. Before the models arrive: Kokoro's nothing.
+export function engineSpec(engine) {
+  const card = state.models?.find((model) => model.engine === engine);
+  if (!card) return {};
+  const languages = card.language_field && {
+    field: card.language_field, initial: card.default_language, options: Object.entries(card.languages),
+  };
+  return { languages, sliders: card.parameters, tags: card.tags };
+}
 
 export function isChatterbox(engine) {
   return engine.startsWith("chatterbox");
@@ -48,7 +33,7 @@ async function loadModels() {
     const known = engines.get(card.engine);
     if (!known || (card.id === card.engine && known.id !== known.engine)) engines.set(card.engine, card);
   }
-  state.models = [...engines.values()].map(({ id, engine, ready }) => ({ id, engine, ready }));
+  state.models = [...engines.values()];
   emit("models");
 }
 

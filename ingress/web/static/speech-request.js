@@ -2,21 +2,22 @@
 
 import { call } from "./api.js";
 import { pcmBlob, saveBlob, wavBlob } from "./audio.js";
-import { ENGINES, chosenEngine, isChatterbox } from "./models.js";
+import { engineSpec, chosenEngine, isChatterbox } from "./models.js";
 
 // The body of POST /v1/audio/speech (and /dev/captioned_speech): always streamed 16-bit PCM, which plays as it comes.
 // Only the fields the chosen engine uses; what is left out takes the model's own default.
 export function speechBody(form) {
   const fields = form.elements;
   const engine = chosenEngine(form);
-  const spec = ENGINES[engine] || {};
+  const spec = engineSpec(engine);
   const body = { model: fields.model.value, input: fields.input.value, response_format: "pcm", stream: true };
   const voice = fields.voice.value.trim();
   if (voice) body.voice = voice;
   if (fields.speed.value.trim() !== "") body.speed = Number(fields.speed.value);
   if (spec.languages) body[spec.languages.field] = fields[spec.languages.field].value;
   if (isChatterbox(engine)) {
-    for (const name of spec.sliders || []) body[name] = Number(fields[name].value);
+    // The sliders the page has, of the fields the model uses.
+    for (const name of spec.sliders || []) if (fields[name]) body[name] = Number(fields[name].value);
     if (fields.seed.value.trim() !== "") body.seed = Number(fields.seed.value);
   }
   return body;

@@ -1,7 +1,7 @@
 // Tag buttons for a model that reads tags in its text (Chatterbox Turbo's [laugh], [sigh], ...): shown only while
 // it is chosen; a click puts the tag where the cursor is in the text box.
 
-import { ENGINES, chosenEngine } from "./models.js";
+import { engineSpec, chosenEngine } from "./models.js";
 import { $, element, events } from "./state.js";
 
 export function setupTags(form) {
@@ -9,7 +9,7 @@ export function setupTags(form) {
   const input = form.elements.input;
 
   events.addEventListener("engine", () => {
-    const offered = ENGINES[chosenEngine(form)]?.tags || [];
+    const offered = engineSpec(chosenEngine(form)).tags || [];
     tags.replaceChildren(...offered.map((tag) => {
       const button = element("button", { type: "button", textContent: tag });
       button.dataset.tag = tag;
