@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
+.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
 
 install: $(STAMP)
 
@@ -92,6 +92,10 @@ bench-conversion: install
 bench-chatterbox: install
 	$(BIN)/python -m bench.chatterbox_batching --t3-layers 2 --text-tokens 20 --tokens 8 --serial-streams 2 \
 		--s3gen-batches 1 2 4 --s3gen-seconds 1 --s3gen-long-seconds 0 --reference-seconds 1 --first-audio-streams 4
+
+# RSS over 40 generate calls of each Chatterbox model (random-weight checkpoints, engine alone; about 7 min).
+bench-chatterbox-soak: install
+	$(BIN)/python -m bench.chatterbox_soak --calls 40
 
 # On a machine with a CUDA GPU, with $(PYTHON) holding a CUDA torch and the project's dependencies
 # (no install step: a GPU machine may have no package index to install from).
