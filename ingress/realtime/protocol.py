@@ -38,8 +38,8 @@ class StreamInputQuery(BaseModel):
                                  "chatterbox-multilingual), or an ElevenLabs id: those in the gateway's "
                                  "websocket_models map speak with the model it names, other eleven_* ids with "
                                  "Kokoro; none: the voice decides.")
-    language_code: str | None = Field(None, description="ISO 639-1 language, for chatterbox-multilingual (its "
-                                      "`language`).")
+    language_code: str | None = Field(None, description="ISO 639-1 language: chatterbox-multilingual's `language`; "
+                                      "the models that speak one language ignore it.")
     output_format: str = Field(DEFAULT_OUTPUT_FORMAT, description=f"One of {', '.join(OUTPUT_FORMATS)}.")
     inactivity_timeout: float = Field(DEFAULT_INACTIVITY_TIMEOUT_S, gt=0, le=MAX_INACTIVITY_TIMEOUT_S,
                                       description="Seconds without a message before the server closes the socket.")

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from audio.output import AudioOutput
-from deployments.chatterbox.protocol import CHATTERBOX_MODELS
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL
 from ground.errors import InvalidRequest, ServiceError, UnknownVoice, describe_validation_error
 from ground.replies import AudioChunk
 from ingress.auth import BearerKeys
@@ -316,8 +316,9 @@ class StreamInputSession:
         service = self.service
         timings = self.engine not in CHATTERBOX_MODELS and service.engine_gives_timings is not False
         request = SpeakRequest(text=text, engine=self.engine, voice=self.voice_id, voice_param="voice_id",
-                               speed=self.speed, word_timestamps=timings, language=self.language,
-                               language_param="language_code")
+                               speed=self.speed, word_timestamps=timings, language_param="language_code",
+                               # ElevenLabs' language_code is a hint the models that speak one language ignore.
+                               language=self.language if self.engine == MULTILINGUAL else None)
         try:
             speech = await service.operations.speech.stream(request)
         except InvalidRequest as error:

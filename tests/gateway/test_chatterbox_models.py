@@ -105,6 +105,15 @@ def test_a_websocket_language_code_the_model_does_not_speak_is_refused(tmp_path)
     assert "language_code is one of" in error["message"] and code != 1000
 
 
+def test_a_websocket_language_code_is_a_hint_the_other_models_ignore(tmp_path):
+    app = serve_gateway(tmp_path)
+    with app.client.websocket_connect(PATH.format(voice="jf_alpha") + "?model_id=eleven_flash_v2_5&language_code=fr") as ws:
+        ws.send_json({"text": "One sentence. ", "flush": True})
+        ws.send_json({"text": ""})
+        assert any(m.get("audio") for m in until_final(ws))
+    assert app.texts() == ["One sentence."]
+
+
 def test_a_tts_job_names_its_model_and_language(tmp_path):
     models = chatterbox_family(FakeChatterbox())
     worker = JobWorker(fake_handles(FakeKokoro(), models, FakeConversion()),
