@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -100,7 +101,11 @@ class TextEngineClient(EngineClient):
             generator.cancel()
             raise
         metrics.time_to_first_audio.observe(time.monotonic() - started, tags=self._tags)
-        return ChunkStream(first.sample_rate, self._continue(first, generator))
+        chunks = self._continue(first, generator)
+        # A stream dropped before anyone iterates it never runs its `finally`: its engine work stops when the
+        # chunks are collected (cancelling a stream that ended already does nothing).
+        weakref.finalize(chunks, generator.cancel)
+        return ChunkStream(first.sample_rate, chunks)
 
     async def _continue(self, first: AudioChunk, generator) -> AsyncIterator[AudioChunk]:
         try:

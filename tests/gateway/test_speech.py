@@ -299,3 +299,18 @@ def test_a_voice_given_as_an_object_names_the_same_voice(gw):
         assert response.status_code == 200, response.text
     assert [request.voice for request in gw.kokoro.requests("synthesize")][-2:] == ["jm_kumo", "jm_kumo"]
     assert_error(gw.client.post(SPEECH, json={"input": "hi", "voice": {"name": "jm_kumo"}}), 400, "voice", "string")
+
+
+def test_a_stream_dropped_before_it_is_read_stops_its_engine_work(gw):
+    import asyncio
+    import gc
+
+    from deployments.kokoro.protocol import KokoroRequest as Request
+
+    async def start_and_drop() -> None:
+        started = await gw.app.state.speech.operations.speech.kokoro.stream(Request(text="Hi. There.", voice="jm_kumo"))
+        assert started.sample_rate > 0  # its first chunk arrived; nobody reads the rest
+
+    asyncio.run(start_and_drop())
+    gc.collect()
+    assert gw.kokoro.cancelled_streams == 1
