@@ -66,7 +66,8 @@ def create_api(settings: GatewaySettings, operations: Operations, library_settin
         api.state.jobs = jobs
         api.include_router(jobs_router)
     # Added last runs first: answer CORS (preflights carry no key), authenticate, bound the body, admit.
-    api.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests, retry_after_s=settings.retry_after_s)
+    api.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests, per_client=settings.per_client_limit(),
+                       retry_after_s=settings.retry_after_s)
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=max(settings.max_body_bytes, upload_body_limit(library_settings)),
                        upload_paths=UPLOAD_PATHS)

@@ -1,12 +1,14 @@
 """ASGI middleware that guards every route before any body is read or decoded.
 
-Authentication, the request body limit and per-replica admission control. Each refusal
-is an error in OpenAI's shape; /health stays open so probes work without a key.
+Authentication, the request body limit and per-replica admission control, with a share per client.
+Each refusal is an error in OpenAI's shape; /health stays open so probes work without a key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections import Counter
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -101,24 +103,47 @@ def _replay(body: bytes, receive: Receive) -> Receive:
     return replayed
 
 
-class AdmissionLimit:
-    """At most `limit` requests in flight per gateway replica (streams count until their last byte)."""
+def client_of(scope: Scope) -> str:
+    """Who a request is from, for its share: its API key (by a short digest, never the key), else its address."""
+    authorization = _header(scope, b"authorization")
+    if authorization:
+        return "key:" + hashlib.sha256(authorization.encode()).hexdigest()[:16]
+    client = scope.get("client")
+    return "address:" + (client[0] if client else "unknown")
 
-    def __init__(self, app: ASGIApp, limit: int, retry_after_s: int):
+
+class AdmissionLimit:
+    """At most `limit` requests in flight per gateway replica (streams count until their last byte), and at most
+    `per_client` of them from one client: a full replica is a 503 for everyone, a client over its own share
+    a 429 for that client alone."""
+
+    def __init__(self, app: ASGIApp, limit: int, per_client: int, retry_after_s: int):
         self.app = app
         self.limit = limit
+        self.per_client = per_client
         self.retry_after_s = retry_after_s
         self.in_flight = 0
+        self.by_client: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not _guarded(scope):
             return await self.app(scope, receive, send)
+        client = client_of(scope)
+        retry = {"Retry-After": str(self.retry_after_s)}
         if self.in_flight >= self.limit:
             error = APIError(503, f"Chorus is at capacity ({self.limit} requests in flight); retry shortly",
-                             code="server_overloaded", headers={"Retry-After": str(self.retry_after_s)})
+                             code="server_overloaded", headers=retry)
+            return await error_response(error)(scope, receive, send)
+        if self.by_client[client] >= self.per_client:
+            error = APIError(429, f"This client has {self.per_client} requests in flight, its share of this "
+                             "replica; retry when one has ended", code="client_over_share", headers=retry)
             return await error_response(error)(scope, receive, send)
         self.in_flight += 1
+        self.by_client[client] += 1
         try:
             await self.app(scope, receive, send)
         finally:
             self.in_flight -= 1
+            self.by_client[client] -= 1
+            if not self.by_client[client]:
+                del self.by_client[client]

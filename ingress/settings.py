@@ -28,7 +28,13 @@ class GatewaySettings(BaseModel):
     api_key_hashes: list[str] = Field([], description="SHA-256 hex digests of accepted bearer keys.")
     api_key_hashes_env: str = Field("CHORUS_API_KEY_HASHES", description="Env var with more digests, comma-separated.")
     max_concurrent_requests: int = Field(32, ge=1, description="Requests in flight per gateway replica; more get a 503.")
-    retry_after_s: int = Field(2, ge=1, description="Retry-After sent with capacity 503s.")
+    max_concurrent_per_client: int | None = Field(None, ge=1, description="Requests in flight per gateway replica "
+                                                  "from one client (its API key, or its address when auth is off); "
+                                                  "more get a 429. Unset: half of max_concurrent_requests.")
+    retry_after_s: int = Field(2, ge=1, description="Retry-After sent with capacity 503s and over-share 429s.")
+
+    def per_client_limit(self) -> int:
+        return self.max_concurrent_per_client or max(1, self.max_concurrent_requests // 2)
     request_timeout_s: float = Field(120, gt=0, description="Longest wait for an engine's answer (or next chunk).")
     max_conversion_input_s: float = Field(300, gt=0, description="Longest input on /v1/audio/conversions (60 s "
                                           "or less converts best; longer input is converted in pieces). Keep it "

@@ -163,3 +163,43 @@ def test_without_configured_origins_there_is_no_cors(client):
     preflight = client.options(SPEECH, headers={"Origin": "http://localhost:5173",
                                                 "Access-Control-Request-Method": "POST"})
     assert preflight.status_code == 405 and "access-control-allow-origin" not in preflight.headers
+
+
+def test_a_client_over_its_share_gets_a_429_and_the_others_are_served(tmp_path):
+    gw = serve_gateway(tmp_path, kokoro=FakeKokoro(delay_s=0.3), max_concurrent_requests=4,
+                       max_concurrent_per_client=2, retry_after_s=3)
+
+    async def from_(address: str, count: int) -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=gw.app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            return await asyncio.gather(*(http.post("/synthesize", json={"text": "Hi.", "voice": "jm_kumo"})
+                                          for _ in range(count)))
+
+    async def both():
+        return await asyncio.gather(from_("127.0.0.2", 3), from_("127.0.0.3", 2))
+
+    greedy, polite = asyncio.run(both())
+    assert sorted(r.status_code for r in greedy) == [200, 200, 429]
+    (refused,) = [r for r in greedy if r.status_code == 429]
+    assert_error(refused, 429, None, "its share", code="client_over_share")
+    assert refused.headers["retry-after"] == "3"
+    assert [r.status_code for r in polite] == [200, 200]  # a second address is a client of its own
+
+
+def test_each_api_key_is_a_client_of_its_own_wherever_it_comes_from(tmp_path):
+    keys = BearerKeys([key_digest("alice"), key_digest("bob")])
+    gw = serve_gateway(tmp_path, kokoro=FakeKokoro(delay_s=0.3), keys=keys, max_concurrent_requests=8,
+                       max_concurrent_per_client=1)
+
+    async def send(key: str, address: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=gw.app, client=(address, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as http:
+            return await http.post("/synthesize", json={"text": "Hi.", "voice": "jm_kumo"},
+                                   headers={"Authorization": f"Bearer {key}"})
+
+    async def all_at_once():
+        return await asyncio.gather(send("alice", "10.0.0.1"), send("alice", "10.0.0.2"), send("bob", "10.0.0.1"))
+
+    alice_one, alice_two, bob = asyncio.run(all_at_once())
+    assert sorted((alice_one.status_code, alice_two.status_code)) == [200, 429]  # one key, two addresses: one client
+    assert bob.status_code == 200

@@ -6,8 +6,8 @@ import httpx
 
 JSON = {"Content-Type": "application/json"}
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-               405: "invalid_request_error", 413: "invalid_request_error", 503: "service_unavailable",
-               504: "timeout_error"}
+               405: "invalid_request_error", 413: "invalid_request_error", 429: "rate_limit_error",
+               503: "service_unavailable", 504: "timeout_error"}
 
 
 def assert_error(response: httpx.Response, status: int, param: str | None = None, words: str = "",
