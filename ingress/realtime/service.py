@@ -25,6 +25,7 @@ from audio.output import AudioOutput
 from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL
 from ground.errors import InvalidRequest, ServiceError, UnknownVoice, describe_validation_error
 from ground.replies import AudioChunk
+from ingress import metrics
 from ingress.auth import BearerKeys
 from ingress.realtime.alignment import character_alignment
 from ingress.realtime.protocol import (
@@ -187,6 +188,8 @@ class StreamInputSession:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _close(self, code: int, error: StreamErrorResponse | None) -> None:
+        if error is not None:  # counted as the HTTP errors are, by its close code
+            metrics.errors.inc(tags={"status": str(code), "type": error.error})
         with contextlib.suppress(Exception):  # the client may be gone already
             if error is not None:
                 await self.websocket.send_text(error.model_dump_json())

@@ -213,3 +213,15 @@ def test_chunks_keep_their_order_when_requests_overlap(tmp_path):
         ws.send_json({"text": ""})
         levels = [round(float(np.median(pcm([m]))) / 327.67) for m in until_final(ws) if m.get("audio")]
     assert levels == sorted(levels) and set(levels) == set(range(1, 7))
+
+
+def test_a_socket_closed_on_an_error_is_counted_as_http_errors_are(tmp_path, monkeypatch):
+    from ingress import metrics
+
+    counted = []
+    monkeypatch.setattr(metrics.errors, "inc", lambda value=1.0, tags=None: counted.append(tags))
+    app = serve_gateway(tmp_path)
+    with app.client.websocket_connect(PATH.format(voice="nobody") + "?model_id=kokoro") as ws:
+        ws.send_json({"text": "Hello there. ", "flush": True})
+        error, code = closed_with(ws)
+    assert counted == [{"status": str(code), "type": error["error"]}] and code == 1008
