@@ -12,6 +12,7 @@ from collections import Counter
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ground.clients import current_client
 from ingress.auth import OPEN_PATHS, BearerKeys
 from ingress.errors import APIError, error_response
 
@@ -104,10 +105,11 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def client_of(scope: Scope) -> str:
-    """Who a request is from, for its share: its API key (by a short digest, never the key), else its address."""
-    authorization = _header(scope, b"authorization")
-    if authorization:
-        return "key:" + hashlib.sha256(authorization.encode()).hexdigest()[:16]
+    """Who a request is from, for its share and its usage: its API key (by a short digest, never the key), else
+    its address."""
+    key = _header(scope, b"authorization") or _header(scope, b"xi-api-key")
+    if key:
+        return "key:" + hashlib.sha256(key.removeprefix("Bearer ").strip().encode()).hexdigest()[:16]
     client = scope.get("client")
     return "address:" + (client[0] if client else "unknown")
 
@@ -126,9 +128,12 @@ class AdmissionLimit:
         self.by_client: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # not admitted here, but its usage is the client's
+            current_client.set(client_of(scope))
         if not _guarded(scope):
             return await self.app(scope, receive, send)
         client = client_of(scope)
+        current_client.set(client)  # this request's own context: its engine calls count against it
         retry = {"Retry-After": str(self.retry_after_s)}
         if self.in_flight >= self.limit:
             error = APIError(503, f"Chorus is at capacity ({self.limit} requests in flight); retry shortly",

@@ -18,6 +18,7 @@ from deployments.chatterbox.protocol import ORIGINAL, ChatterboxRequest
 from deployments.conversion.protocol import ConvertedPiece, S3GenRequest
 from deployments.kokoro.protocol import KokoroRequest, VoiceInfo
 from deployments.s3gen.protocol import ReferenceAudio
+from ground.clients import current_client
 from ground.errors import EngineTimeout, EngineUnreachable, ServiceError
 from ground.replies import AudioChunk, EngineHealth, SynthesisResult
 from operations import metrics
@@ -79,12 +80,17 @@ class EngineClient:
 
     def _count(self, audio_len: int, sample_rate: int) -> None:
         metrics.audio_seconds.inc(audio_len / sample_rate, tags=self._tags)
+        metrics.client_audio_seconds.inc(audio_len / sample_rate, tags=self._client_tags())
+
+    def _client_tags(self) -> dict[str, str]:
+        return {"client": current_client.get(), "engine": self.engine}
 
 
 class TextEngineClient(EngineClient):
     """An engine that speaks text: a KokoroRequest or a ChatterboxRequest, by the engine."""
 
     async def synthesize(self, request: KokoroRequest | ChatterboxRequest) -> SynthesisResult:
+        metrics.client_characters.inc(len(request.text), tags=self._client_tags())
         result = await self._call("synthesize", request)
         self._count(len(result.audio), result.sample_rate)
         return result
@@ -92,6 +98,7 @@ class TextEngineClient(EngineClient):
     async def stream(self, request: KokoroRequest | ChatterboxRequest) -> ChunkStream:
         """Start a stream and wait for its first chunk; the engine's work stops when the stream is dropped."""
         started = time.monotonic()
+        metrics.client_characters.inc(len(request.text), tags=self._client_tags())
         generator = self._stream_handle.stream.remote(request)
         try:
             first = await self._next(generator)

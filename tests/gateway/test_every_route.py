@@ -203,3 +203,22 @@ def test_each_api_key_is_a_client_of_its_own_wherever_it_comes_from(tmp_path):
     alice_one, alice_two, bob = asyncio.run(all_at_once())
     assert sorted((alice_one.status_code, alice_two.status_code)) == [200, 429]  # one key, two addresses: one client
     assert bob.status_code == 200
+
+
+def test_usage_is_counted_per_client_by_a_digest_never_the_key(tmp_path, monkeypatch):
+    from operations import metrics
+
+    usage = []
+    for name in ("client_characters", "client_audio_seconds"):
+        monkeypatch.setattr(getattr(metrics, name), "inc",
+                            lambda value=1.0, tags=None, name=name: usage.append((name, value, tags)))
+    gw = serve_gateway(tmp_path, keys=BearerKeys([key_digest("alice")]))
+    response = gw.client.post("/v1/audio/speech", json={"input": "Hello there.", "response_format": "pcm"},
+                              headers={"Authorization": "Bearer alice"})
+    assert response.status_code == 200
+    clients = {tags["client"] for _, _, tags in usage}
+    assert len(clients) == 1 and (client := clients.pop()).startswith("key:") and "alice" not in client
+    assert client == "key:" + key_digest("alice")[:16]
+    characters = sum(value for name, value, _ in usage if name == "client_characters")
+    seconds = sum(value for name, value, _ in usage if name == "client_audio_seconds")
+    assert characters == len("Hello there.") and seconds == pytest.approx(len(response.content) / 2 / 24_000)
