@@ -58,17 +58,18 @@ def test_unavailable_engine_is_503_and_the_gateway_stays_up(client, tmp_path):
     """A Kokoro that cannot load (here: its model cache cannot be created) reports why."""
     from ray import serve
 
-    from deployments.chatterbox.deployment import ChatterboxDeployment
+    from deployments.chatterbox.deployment import DEPLOYMENT_NAMES, ChatterboxDeployment
     from deployments.conversion.deployment import ConversionDeployment
     from deployments.kokoro.deployment import KokoroDeployment
     from deployments.kokoro.settings import KokoroSettings
 
-    # A gateway with engines of its own, every one down: that Kokoro, and Chatterbox and Conversion without
-    # a checkpoint (the engine-sharing helper: small replicas beside the test app, not a second graph).
+    # A gateway with engines of its own, every one down: that Kokoro, and every Chatterbox model and Conversion
+    # without a checkpoint (the engine-sharing helper: small replicas beside the test app, not a second graph).
     small = {"ray_actor_options": {"num_cpus": 0.1}}
+    chatterbox = {model: ChatterboxDeployment.options(name=name, **small).bind({"model": model}, str(tmp_path))
+                  for model, name in DEPLOYMENT_NAMES.items()}
     engines = {"kokoro": KokoroDeployment.options(**small).bind(KokoroSettings(cache_dir="/dev/null/chorus")),
-               "chatterbox": ChatterboxDeployment.options(**small).bind({}, str(tmp_path)),
-               "conversion": ConversionDeployment.options(**small).bind({}, str(tmp_path))}
+               **chatterbox, "conversion": ConversionDeployment.options(**small).bind({}, str(tmp_path))}
     serve.run(gateway_over_test_engines({"require_auth": False}, tmp_path, **engines), name="broken",
               route_prefix="/broken")
     health = client.get("/broken/health")
