@@ -152,8 +152,8 @@ def test_official_openai_client(base_url, tls_context, tmp_path):
 
 @pytest.mark.usefixtures("chatterbox_checkpoint")  # health is "ok" only with every engine ready
 def test_discovery_routes(client):
-    assert {m["id"] for m in client.get("/v1/models").json()["data"]} == {"kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts",
-                                                                       "chatterbox"}
+    assert {m["id"] for m in client.get("/v1/models").json()["data"]} == {
+        "kokoro", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "chatterbox", "chatterbox-turbo", "chatterbox-multilingual"}
     voices = client.get("/v1/audio/voices").json()
     assert "jm_kumo" in voices["voices"] and voices["aliases"]["alloy"] in voices["voices"]
     health = client.get("/health").json()
