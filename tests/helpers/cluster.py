@@ -50,6 +50,8 @@ def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_di
                           "max_reference_duration_sec": 1,
                           "first_chunk_size": 12, "s3gen_steps": 2}
     args["conversion"] = {"checkpoint_dir": str(data_dir / "no-conversion-weights")}  # not under test: idle
+    for section in ("chatterbox_turbo", "chatterbox_multilingual"):  # not under test here: idle too
+        args[section] = {"checkpoint_dir": str(data_dir / f"no-{section}-weights")}
     args["voice_library"] = {"root": str(data_dir / "voices")}  # one directory, as a shared volume would be
     # A lost consumer's job is handed out again within visibility_timeout_s (live consumers renew it), far
     # sooner than max_job_s, which leaves room for jobs redone on the two shared cores after a node loss.
