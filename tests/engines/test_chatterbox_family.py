@@ -79,10 +79,10 @@ def test_a_seeded_request_sounds_the_same_alone_and_in_a_batch(name, request):
     engine = request.getfixturevalue(name)
     alone = np.concatenate(speak(engine, seed=5))
     passes = len(engine.s3gen_batcher.batch_sizes)
-    with ThreadPoolExecutor(4) as pool:
-        results = list(pool.map(lambda seed: np.concatenate(speak(engine, seed=seed)), [5, 6, 7, 5]))
-    assert max(engine.s3gen_batcher.batch_sizes[passes:]) > 1  # the four shared S3Gen passes
-    for batched in (results[0], results[3]):
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda seed: np.concatenate(speak(engine, seed=seed)), [5, 6, 5]))
+    assert max(engine.s3gen_batcher.batch_sizes[passes:]) > 1  # the three shared S3Gen passes
+    for batched in (results[0], results[2]):
         assert len(batched) == len(alone) and np.corrcoef(alone, batched)[0, 1] > 0.999
     assert np.corrcoef(alone, results[1])[0, 1] < 0.99  # another seed is other audio
 
