@@ -31,6 +31,7 @@ import torch
 import yaml
 
 from bench.service import ROOT
+from bench.tables import publish
 from deployments.chatterbox.checkpoint import t3_with_layers
 from deployments.chatterbox.deployment import DEPLOYMENT_NAMES
 from deployments.chatterbox.limits import ChatterboxLimits, T3Limits
@@ -298,10 +299,7 @@ def main() -> None:
     lines += sections
     if args.device == "cuda":
         lines += ["", f"Peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ import numpy as np
 
 from bench.chatterbox_batching import cpu_name
 from bench.service import ROOT
+from bench.tables import publish
 from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL, ORIGINAL, TURBO
 
 MODELS = (ORIGINAL, TURBO, MULTILINGUAL)
@@ -113,10 +114,7 @@ def main() -> None:
              "| call | " + " | ".join(series) + " |", "|---:|" + "---:|" * len(series)]
     lines += [f"| {call} | " + " | ".join(f"{rss[call - 1]:,.0f}" for rss in series.values()) + " |"
               for call in range(5, args.calls + 1, 5)]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":
