@@ -128,12 +128,11 @@ class AdmissionLimit:
         self.by_client: Counter[str] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket":  # not admitted here, but its usage is the client's
-            current_client.set(client_of(scope))
+        client = client_of(scope)
+        # This request's (or socket's) own context: its engine calls count against the client, admitted or not.
+        current_client.set(client)
         if not _guarded(scope):
             return await self.app(scope, receive, send)
-        client = client_of(scope)
-        current_client.set(client)  # this request's own context: its engine calls count against it
         retry = {"Retry-After": str(self.retry_after_s)}
         if self.in_flight >= self.limit:
             error = APIError(503, f"Chorus is at capacity ({self.limit} requests in flight); retry shortly",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -12,6 +11,7 @@ from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.conversion.settings import ConversionSettings
 from deployments.kokoro.settings import KokoroSettings
 from ingress.jobs.settings import JobsSettings
+from operations.speech import Engine
 from stores.voice_library.settings import VoiceLibrarySettings
 
 
@@ -19,7 +19,7 @@ class GatewaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_input_chars: int = Field(4096, ge=1, description="Longest `input` on /v1/audio/speech (OpenAI's limit).")
-    websocket_models: dict[str, Literal["kokoro", "chatterbox", "chatterbox-turbo", "chatterbox-multilingual"]] = Field(
+    websocket_models: dict[str, Engine] = Field(
         default_factory=dict, description="The stream-input WebSocket's ElevenLabs model ids and the Chorus model each "
         "speaks with (for example eleven_turbo_v2_5: chatterbox-turbo); an eleven_* id not listed speaks with Kokoro.")
     max_simple_text_chars: int = Field(10_000, ge=1, description="Longest `text` on /synthesize.")

@@ -3,10 +3,11 @@ generation.
 
 Composed from the package's parts (T3, S3Gen, the Perth watermarker) rather than through the classes'
 `generate`, which runs one request at a time, caps T3 at 1000 tokens, reads the voice from
-`self.conds` (and, in the original, fails with cfg_weight=0). What differs between the models is
-how text becomes tokens and a T3 prompt, and what S3Gen is given: `model_for` picks the class. Here a chunk becomes a T3 stream (its prompt
-embeddings, decoded with others by the T3 batcher) and then an S3Gen job (rendered with others by
-the S3Gen batcher); voice preparation is not thread-safe and the engine runs it under a lock.
+`self.conds` (and, in the original, fails with cfg_weight=0). Here a chunk becomes a T3 stream (its
+prompt embeddings, decoded with others by the T3 batcher) and then an S3Gen job (rendered with others
+by the S3Gen batcher); voice preparation is not thread-safe and the engine runs it under a lock. What
+differs between the models is how text becomes tokens and a T3 prompt, and what S3Gen is given:
+`model_for` picks the class.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from deployments.s3gen.loading import MIN_REFERENCE_SEC
 from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
 from ground.errors import InvalidRequest
 from ground.numbers import Integral
@@ -70,7 +71,7 @@ class ChatterboxModelSpec:
     defaults: ChatterboxParams
     uses: tuple[str, ...]  # of SAMPLING_FIELDS; the others are accepted and ignored
     languages: dict[str, str] = field(default_factory=dict)  # code -> name; none: English only, no language field
-    min_reference_sec: float = 1.0  # shortest reference clip it clones a voice from
+    min_reference_sec: float = MIN_REFERENCE_SEC  # shortest reference clip it clones a voice from
     tags: tuple[str, ...] = ()  # paralinguistic tags its tokenizer reads as tokens
 
 

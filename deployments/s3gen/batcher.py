@@ -7,8 +7,8 @@ output past the prompt is vocoded by HiFT. Composed from the package's modules h
 - items of different lengths and voices are right-padded and masked. The encoder masks attention
   by length, as the package's own batched flow does, and its look-ahead sees only masked positions
   past an item; the CFM decoder (ten Euler steps of the U-Net, each on guided and unguided rows;
-  most of S3Gen's work; Turbo's meanflow decoder takes two unguided steps) is causal, so padding after an item does not reach it; HiFT renders every
-  item followed by silence, alone or in a batch;
+  most of S3Gen's work; Turbo's meanflow decoder takes two unguided steps) is causal, so padding
+  after an item does not reach it; HiFT renders every item followed by silence, alone or in a batch;
 - each item's starting noise comes from a generator seeded for that item, and HiFT's source
   excitation, which draws from the global generator, is drawn per item under its seed: an item
   renders the same alone or in any batch (the same tokens, audio correlating above 0.999).

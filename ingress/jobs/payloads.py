@@ -13,7 +13,6 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 from audio.formats import OutputRate
 from deployments.chatterbox.protocol import (
     CfgWeight,
-    ChatterboxModelName,
     ChunkSize,
     Exaggeration,
     Language,
@@ -23,6 +22,7 @@ from deployments.chatterbox.protocol import (
 from deployments.s3gen.protocol import ReferenceSeconds
 from ground.errors import describe_validation_error
 from operations.conversion import TransferInfo, TransferMode
+from operations.speech import Engine
 from stores.voice_library import Description, Gender, VoiceName
 
 TtsMode = Literal["basic", "streaming", "streaming_voice_cloning"]
@@ -47,8 +47,7 @@ class TtsRequest(BaseModel):
     chunk_size: ChunkSize | None = None
     # Chorus's extensions: which model speaks (unset: the voice decides, and streaming_voice_cloning is the original
     # Chatterbox), and Chatterbox Multilingual's language.
-    model: Literal["kokoro"] | ChatterboxModelName | None = Field(None, description="kokoro, chatterbox, "
-                                                                  "chatterbox-turbo or chatterbox-multilingual.")
+    model: Engine | None = Field(None, description="kokoro, chatterbox, chatterbox-turbo or chatterbox-multilingual.")
     language: Language | None = None
     # Chatterbox's generation parameters, with its bounds; unset: the model's defaults (Kokoro splits at sentences).
     exaggeration: Exaggeration | None = None
