@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input load-test lint
+.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input bench-autoscaling load-test lint
 
 install: $(STAMP)
 
@@ -121,6 +121,11 @@ bench-long-conversion: install
 
 bench-stream-input: install
 	$(BIN)/python -m bench.stream_input
+
+# Kokoro and the job consumers autoscaled on the multi-node test cluster: a streaming load step and a job
+# backlog, up and back down, no stream cut (about 4 minutes).
+bench-autoscaling: install
+	$(BIN)/python -m bench.autoscaling
 
 load-test: install
 	$(BIN)/python -m bench.load_test

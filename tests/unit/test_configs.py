@@ -35,3 +35,14 @@ def test_the_local_default_fits_a_two_core_laptop():
     reserved = sum(d.get("num_replicas", 1) * d["ray_actor_options"]["num_cpus"] for d in app["deployments"])
     reserved += args.jobs.consumer_replicas * args.jobs.consumer_num_cpus
     assert reserved <= 2
+
+
+def test_autoscaled_replicas_are_given_time_to_finish_their_streams():
+    """Serve kills a replica that autoscaling removes after its graceful_shutdown_timeout_s (default 20 s): set
+    on every autoscaled deployment, and no shorter than the proxy lets a request (a stream) run."""
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    longest_request_s = config["http_options"]["request_timeout_s"]
+    (app,) = config["applications"]
+    for deployment in app["deployments"]:
+        if "autoscaling_config" in deployment:
+            assert deployment.get("graceful_shutdown_timeout_s", 0) >= longest_request_s, deployment["name"]
