@@ -62,7 +62,7 @@ test-fast: install
 test-explore: install
 	$(BIN)/python -m pytest tests/unit/test_properties.py tests/gateway/test_fuzzing.py --hypothesis-profile=explore
 
-# Node loss mid-work, live config updates, a killed job Redis: about ten minutes on two cores.
+# Node loss mid-work, live config updates, a killed job Redis, autoscaling under streams: about ten minutes on two cores.
 test-cluster: install
 	$(BIN)/python -m pytest tests/cluster
 
