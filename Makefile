@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
 
-.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input bench-autoscaling load-test lint
+.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-peer bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input bench-autoscaling load-test lint
 
 install: $(STAMP)
 
@@ -74,9 +74,17 @@ soak: install
 bench: install
 	$(BIN)/python -m bench.kokoro_cpu
 
+# Chorus against fastkokoro, a peer Kokoro server, in one run; fastkokoro gets a virtual environment of its
+# own (its misaki, numba and FastAPI stay out of Chorus's), and runs offline on Chorus's int8 model and voices.
+PEER_VENV := .venv-peer
+bench-peer: install
+	[ -x $(PEER_VENV)/bin/fastkokoro ] || { $(PYTHON) -m venv $(PEER_VENV) && \
+		$(PEER_VENV)/bin/pip install --quiet 'fastkokoro[cpu]==0.7.0'; }
+	$(BIN)/python -m bench.kokoro_peer
+
 # Which graph (int8 or float-conv) and thread layout Kokoro runs fastest on this CPU.
 bench-kokoro-layout: install
-	$(BIN)/python -m bench.kokoro_layout --rounds 4
+	$(BIN)/python -m bench.kokoro_layout --rounds 5
 
 bench-batching: install
 	$(BIN)/python -m bench.kokoro_batching

@@ -21,7 +21,14 @@ ROLES = [
     (re.compile(r"ray::ServeController"), "Serve controller"),
     (re.compile(r"gcs_server"), "Ray GCS"),
     (re.compile(r"raylet"), "raylet"),
-    (re.compile(r"ray::DashboardAgent|dashboard"), "Ray dashboard"),
+    (re.compile(r"ray::DashboardAgent"), "Ray dashboard agent"),
+    (re.compile(r"dashboard"), "Ray dashboard"),
+    (re.compile(r"ray::RuntimeEnvAgent"), "Ray runtime-env agent"),
+    (re.compile(r"log_monitor\.py"), "Ray log monitor"),
+    (re.compile(r"autoscaler/_private/monitor\.py"), "Ray autoscaler monitor"),
+    (re.compile(r"ray::EmbeddedRedis|redis-server"), "Redis (the job queue)"),
+    (re.compile(r"bin/serve run"), "`serve run` (Ray's driver)"),
+    (re.compile(r"fastkokoro"), "fastkokoro (the peer)"),
 ]
 
 
@@ -30,7 +37,7 @@ def role(process: psutil.Process) -> str:
     for pattern, name in ROLES:
         if match := pattern.search(command):
             return match.expand(name)
-    return "this benchmark" if process.pid == os.getpid() else "other"
+    return "this benchmark" if process.pid == os.getpid() else "other (neither Chorus nor Ray)"
 
 
 def cpu_seconds() -> dict[int, tuple[str, float]]:
@@ -60,7 +67,10 @@ class CpuShares:
         self.shares = {name: seconds / capacity for name, seconds in used.most_common() if seconds > 0}
         self.shares["idle"] = max(1 - sum(self.shares.values()), 0.0)
 
-    def table(self, title: str) -> str:
-        rows = "\n".join(f"| {name} | {share * 100:.1f}% |" for name, share in self.shares.items()
-                         if share >= 0.005)
+    def table(self, title: str, floor: float = 0.005) -> str:
+        """Rows at `floor` or above; with a floor of 0, every process that ran, to a hundredth of a percent
+        (what "no measurable CPU" is read from)."""
+        digits = 1 if floor >= 0.005 else 2
+        rows = "\n".join(f"| {name} | {share * 100:.{digits}f}% |" for name, share in self.shares.items()
+                         if share >= floor)
         return f"| {title} | share of all cores |\n|---|---|\n{rows}\n"
