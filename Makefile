@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export RAY_AUTH_MODE := disabled
 export RAY_USAGE_STATS_ENABLED := 0
+# Ray Serve's proxy cuts streams whose client stopped reading (ingress/proxy_guard.py).
+export RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH := ingress.proxy_guard:proxy_middlewares
 
 .PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-peer bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input bench-autoscaling load-test lint
 

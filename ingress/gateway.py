@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -12,11 +13,12 @@ from ray.serve.handle import DeploymentHandle
 from ingress.auth import BearerKeys
 from ingress.conversions.router import router as conversions_router
 from ingress.errors import document_errors, install_error_handlers
-from ingress.guards import AdmissionLimit, BearerAuth, BodySizeLimit
+from ingress.guards import Admission, AdmissionLimit, BearerAuth, BodySizeLimit
 from ingress.jobs.router import router as jobs_router
 from ingress.jobs.service import JobService
 from ingress.jobs.settings import JobsSettings
 from ingress.openapi import document_text_limits
+from ingress.proxy_guard import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 from ingress.realtime.router import router as realtime_router
 from ingress.realtime.service import StreamInputService
 from ingress.settings import GatewaySettings
@@ -58,7 +60,10 @@ def create_api(settings: GatewaySettings, operations: Operations, library_settin
     # One wiring for every surface: its service lives in app.state, its router reads it through a dependency.
     api.state.speech = SpeechService(operations, settings)
     api.state.simple = SimpleService(operations, settings)
-    api.state.stream_input = StreamInputService(operations, settings, keys)
+    admission = Admission(settings.max_concurrent_requests, settings.per_client_limit(), settings.max_websockets,
+                          settings.retry_after_s)
+    api.state.admission = admission
+    api.state.stream_input = StreamInputService(operations, settings, keys, admission)
     for router in (system_router, speech_router, simple_router, voices_router, conversions_router, web_router,
                    docs_router, realtime_router):
         api.include_router(router)
@@ -66,8 +71,7 @@ def create_api(settings: GatewaySettings, operations: Operations, library_settin
         api.state.jobs = jobs
         api.include_router(jobs_router)
     # Added last runs first: answer CORS (preflights carry no key), authenticate, bound the body, admit.
-    api.add_middleware(AdmissionLimit, limit=settings.max_concurrent_requests, per_client=settings.per_client_limit(),
-                       retry_after_s=settings.retry_after_s)
+    api.add_middleware(AdmissionLimit, admission=admission, stall_timeout_s=settings.stall_timeout_s)
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=max(settings.max_body_bytes, upload_body_limit(library_settings)),
                        upload_paths=UPLOAD_PATHS)
@@ -100,6 +104,10 @@ class Gateway:
         else:
             logger.warning("API key authentication is OFF (require_auth: false): anyone who can reach "
                            "this port can use it. Fine on 127.0.0.1; configure keys anywhere else.")
+        # The cluster's processes share one environment: without the variable here the proxy lacks it too.
+        if os.environ.get(PROXY_CALLBACK_ENV) != PROXY_CALLBACK:
+            logger.warning("Streams whose client stops reading are not cut (gateway.stall_timeout_s): start Ray "
+                           "with %s=%s", PROXY_CALLBACK_ENV, PROXY_CALLBACK)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         """Ray Serve calls this on each replica after __init__: the API gets this replica's clients."""

@@ -32,9 +32,12 @@ class GatewaySettings(BaseModel):
                                                   "from one client (its API key, or its address when auth is off); "
                                                   "more get a 429. Unset: half of max_concurrent_requests.")
     retry_after_s: int = Field(2, ge=1, description="Retry-After sent with capacity 503s and over-share 429s.")
-
-    def per_client_limit(self) -> int:
-        return self.max_concurrent_per_client or max(1, self.max_concurrent_requests // 2)
+    max_websockets: int = Field(64, ge=1, description="Open stream-input WebSockets per gateway replica; past it a "
+                                "socket is closed with 1013 (try again later). Each counts against its client's "
+                                "share while open, and holds a request slot while it has synthesis in flight.")
+    stall_timeout_s: float = Field(30, gt=0, description="A stream (HTTP or WebSocket) whose client takes no bytes "
+                                   "for this long is cut and its engine work stopped (enforced in Ray Serve's proxy "
+                                   "by ingress.proxy_guard; no playing client comes near it).")
     request_timeout_s: float = Field(120, gt=0, description="Longest wait for an engine's answer (or next chunk).")
     max_conversion_input_s: float = Field(300, gt=0, description="Longest input on /v1/audio/conversions (60 s "
                                           "or less converts best; longer input is converted in pieces). Keep it "
@@ -44,6 +47,9 @@ class GatewaySettings(BaseModel):
                                             "(CORS, preflight answered); none unless configured.")
     cors_allowed_origin_regex: str | None = Field(None, description="A regular expression of further allowed "
                                                   "origins, for example any port on localhost.")
+
+    def per_client_limit(self) -> int:
+        return self.max_concurrent_per_client or max(1, self.max_concurrent_requests // 2)
 
 
 # The config's section of each Chatterbox model.

@@ -20,11 +20,14 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from ground.network import free_port
+from ingress.proxy_guard import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 from install.local_tls import write_certificate
 from tests.helpers.settings import APP_NAME, CHATTERBOX_MAX_NEW_TOKENS, CONVERSION_PIECE_SEC, S3GEN_STEPS, TEST_JOBS
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+# As the Makefile sets it: every Ray cluster the tests start has the proxy guard that cuts stalled streams.
+os.environ.setdefault(PROXY_CALLBACK_ENV, PROXY_CALLBACK)
 
 # Property tests: derandomized by default, so a red run reproduces (same examples every run, no example
 # database); `make test-explore` runs them with fresh seeds (--hypothesis-profile=explore).

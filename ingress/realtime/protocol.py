@@ -116,4 +116,5 @@ class StreamErrorResponse(BaseModel):
 
     message: str = Field(description="What went wrong, for people.")
     error: str = Field(description="A short code: invalid_input_message, input_timeout_exceeded, ...")
-    code: int = Field(description="The WebSocket close code that follows (1008 policy violation, 1011 server error).")
+    code: int = Field(description="The WebSocket close code that follows (1008 policy violation, 1011 server error, "
+                      "1013 try again later: the replica's socket limit or the client's share).")

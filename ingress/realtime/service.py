@@ -3,7 +3,9 @@
 Three tasks per socket: the receiver reads messages (settings, text, flush, the end of input) and cuts the
 text into sentences; the starter hands them to `operations.speech.stream` as soon as they are complete (at
 most LOOKAHEAD requests in flight: the one being sent and the next, already rendering); the sender forwards
-each request's chunks, in order, as ElevenLabs' audio messages. A protocol error is an error message and a
+each request's chunks, in order, as ElevenLabs' audio messages. An open socket counts against its client's
+share of the replica (and the replica's `max_websockets`), and each synthesis holds one of the replica's
+request slots, as an HTTP request does. A protocol error is an error message and a
 1008 close; a client that leaves cancels every synthesis task, which closes the engine streams.
 """
 
@@ -23,10 +25,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from audio.output import AudioOutput
 from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL
+from ground.clients import current_client
 from ground.errors import InvalidRequest, ServiceError, UnknownVoice, describe_validation_error
 from ground.replies import AudioChunk
 from ingress import metrics
 from ingress.auth import BearerKeys
+from ingress.guards import Admission
 from ingress.realtime.alignment import character_alignment
 from ingress.realtime.protocol import (
     OUTPUT_FORMATS,
@@ -45,7 +49,7 @@ from operations.speech import Engine, SpeakRequest, Speech
 
 logger = logging.getLogger("ray.serve")
 
-CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, CLOSE_SERVER_ERROR = 1000, 1008, 1011
+CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, CLOSE_SERVER_ERROR, CLOSE_TRY_AGAIN_LATER = 1000, 1008, 1011, 1013
 LOOKAHEAD = 2  # requests in flight per socket: the one being sent and the next one
 TIMESTAMPS_PARAM = "return_timestamps"  # what Kokoro names when its backend reports no word timings
 _END = object()  # a job's last queue item
@@ -88,10 +92,11 @@ def _first_error(error: ValidationError) -> str:
 class StreamInputService:
     """What every socket of one gateway app shares, including whether Kokoro reports word timings."""
 
-    def __init__(self, operations: Operations, settings: GatewaySettings, keys: BearerKeys):
+    def __init__(self, operations: Operations, settings: GatewaySettings, keys: BearerKeys, admission: Admission):
         self.operations = operations
         self.settings = settings
         self.keys = keys
+        self.admission = admission
         self.engine_gives_timings: bool | None = None  # learnt from the first request that asks
 
     def session(self, websocket: WebSocket, voice_id: str) -> StreamInputSession:
@@ -133,7 +138,16 @@ class StreamInputSession:
     # -- the socket's life -----------------------------------------------------------------------
 
     async def run(self) -> None:
+        admission, client = self.service.admission, current_client.get()
+        refusal = admission.socket_refusal(client)
         await self.websocket.accept()
+        if refusal is not None:  # told in the close, as ElevenLabs tells its errors, rather than a bare 403
+            return await self._close(CLOSE_TRY_AGAIN_LATER, StreamErrorResponse(
+                message=refusal.message, error=refusal.code, code=CLOSE_TRY_AGAIN_LATER))
+        with admission.websocket(client):
+            await self._serve_and_close()
+
+    async def _serve_and_close(self) -> None:
         closing: tuple[int, StreamErrorResponse | None] | None = None
         try:
             await self._serve()
@@ -306,11 +320,13 @@ class StreamInputSession:
         return "".join(parts).strip()
 
     async def _synthesize(self, job: _Utterance) -> None:
+        """One request to the engine, holding one of the replica's request slots while it renders."""
         try:
-            speech = await self._speak(job.text)
-            async with contextlib.aclosing(speech.chunks) as chunks:
-                async for chunk in chunks:
-                    job.chunks.put_nowait(chunk)
+            async with self.service.admission.synthesis():
+                speech = await self._speak(job.text)
+                async with contextlib.aclosing(speech.chunks) as chunks:
+                    async for chunk in chunks:
+                        job.chunks.put_nowait(chunk)
             job.chunks.put_nowait(_END)
         except Exception as error:  # noqa: BLE001 -- handed to the sender, which reports it; cancellation is no Exception
             job.chunks.put_nowait(error)

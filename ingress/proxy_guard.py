@@ -1,0 +1,123 @@
+"""ASGI middleware that runs in Ray Serve's HTTP proxy: it cuts a stream whose client has stopped taking bytes,
+and it keeps clients from lifting the proxy's own limits.
+
+Ray Serve gives a replica no back-pressure: the replica's ASGI `send` never waits for the client, and the
+proxy holds whatever the client has not taken (measured with Ray 2.60: a replica streamed 131 MB to a
+client that had read 100 bytes). Only the proxy's own `send` waits when a client's socket is full, so the
+guard lives there. The gateway names the timeout in a header of each response it wants guarded
+(`STALL_HEADER`, from `gateway.stall_timeout_s`; stripped here); when one send to that client waits longer,
+the guard tells the proxy that the client has gone. The proxy then cancels the request on the gateway
+replica, which stops its engine work and releases its admission slot, as it does for a client that hangs up.
+
+Ray Serve 2.60 also lets any client switch off the proxy's end-to-end timeout (`x-request-timeout-seconds: 0`)
+and the cancelling of a request whose client hangs up (`x-request-disconnect-disabled: ?1`): a client could
+then hold engine work without limit, so the guard drops those headers before the proxy reads them.
+
+Ray Serve's proxy installs it from RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH=ingress.proxy_guard:proxy_middlewares
+(the Makefile, the test suite, the container image and the Kubernetes manifests set it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from ray.util import metrics
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+logger = logging.getLogger("ray.serve")
+
+STALL_HEADER = b"x-chorus-stall-timeout-s"
+PROXY_CALLBACK_ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
+PROXY_CALLBACK = "ingress.proxy_guard:proxy_middlewares"
+# Ray Serve's per-request overrides of its proxy's limits; only the operator's config sets those.
+PROXY_OVERRIDES = (b"x-request-timeout-seconds", b"x-request-disconnect-disabled")
+# The messages that carry a response's headers: an HTTP response's start, a WebSocket's accept.
+_HEADED = ("http.response.start", "websocket.accept")
+
+_stalled = None  # created on first use: a Ray metric needs a connected worker, which an import may not have
+
+
+def _count_stall(kind: str) -> None:
+    global _stalled
+    if _stalled is None:
+        _stalled = metrics.Counter("chorus_stalled_streams", description="Streams cut because their client "
+                                   "took no bytes for gateway.stall_timeout_s, by kind (http, websocket).",
+                                   tag_keys=("kind",))
+    _stalled.inc(tags={"kind": kind})
+
+
+def proxy_middlewares() -> list[Middleware]:
+    """What Ray Serve's proxy calls at start (see the module's docstring)."""
+    return [Middleware(ProxyGuard)]
+
+
+class ProxyGuard:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = [(name, value) for name, value in scope.get("headers", ()) if name.lower() not in PROXY_OVERRIDES]
+        scope = {**scope, "headers": headers}
+        stream = _GuardedStream(scope, receive, send)
+        await self.app(scope, stream.receive, stream.send)
+
+
+class _GuardedStream:
+    """One connection's receive and send, with the gateway's stall timeout once its headers have named one."""
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send):
+        self.scope = scope
+        self._receive = receive
+        self._send = send
+        self.timeout_s: float | None = None
+        self.cut = asyncio.Event()
+
+    async def send(self, message: Message) -> None:
+        if self.cut.is_set():
+            return  # the client is being cut: nothing more goes to it
+        if message["type"] in _HEADED:
+            message = self._take_timeout(message)
+        if self.timeout_s is None:
+            return await self._send(message)
+        try:
+            async with asyncio.timeout(self.timeout_s):
+                await self._send(message)
+        except TimeoutError:
+            self._cut_off()
+
+    async def receive(self) -> Message:
+        """The client's next message; once the client is cut, the disconnect that makes the proxy cancel."""
+        if not self.cut.is_set():
+            receiving = asyncio.ensure_future(self._receive())
+            cutting = asyncio.ensure_future(self.cut.wait())
+            try:
+                await asyncio.wait((receiving, cutting), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                cutting.cancel()
+            if receiving.done():
+                return receiving.result()
+            receiving.cancel()
+        if self.scope["type"] == "websocket":
+            return {"type": "websocket.disconnect", "code": 1001}
+        return {"type": "http.disconnect"}
+
+    def _take_timeout(self, message: Message) -> Message:
+        headers = []
+        for name, value in message.get("headers", ()):
+            if name.lower() == STALL_HEADER:
+                self.timeout_s = float(value)
+            else:
+                headers.append((name, value))
+        return {**message, "headers": headers}
+
+    def _cut_off(self) -> None:
+        kind = self.scope["type"]
+        client = self.scope.get("client") or ("unknown", 0)
+        logger.warning("Cut a %s stream to %s:%s at %s: its client took no bytes for %g s (gateway.stall_timeout_s)",
+                       kind, client[0], client[1], self.scope.get("path"), self.timeout_s)
+        _count_stall(kind)
+        self.cut.set()
