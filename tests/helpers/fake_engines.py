@@ -233,6 +233,7 @@ class FakeResponseGenerator:
         self._engine = engine
         self._generator = generator
         self.cancelled = False
+        self.finished = False
 
     def __aiter__(self):
         return self
@@ -240,10 +241,15 @@ class FakeResponseGenerator:
     async def __anext__(self):
         if self.cancelled:
             raise StopAsyncIteration
-        return await self._generator.__anext__()
+        try:
+            return await self._generator.__anext__()
+        except StopAsyncIteration:
+            self.finished = True
+            raise
 
     def cancel(self) -> None:
-        if not self.cancelled:
+        """Counted only for a stream cut short: closing one that has ended stops no work."""
+        if not self.cancelled and not self.finished:
             self.cancelled = True
             self._engine.cancelled_streams += 1
 

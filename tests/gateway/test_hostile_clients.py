@@ -1,0 +1,131 @@
+"""Clients that would lock the others out, over real sockets against the gateway behind the proxy guard that
+Ray Serve's proxy runs (ingress/proxy_guard.py): the gateway's engines are fakes, so the only slow part is
+the client that stops reading."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+
+import httpx
+import pytest
+from starlette.websockets import WebSocketDisconnect
+
+from ingress.proxy_guard import STALL_HEADER, ProxyGuard
+from tests.helpers.gateway import serve_gateway
+from tests.helpers.live_server import live_server
+
+# About 60 MB of the fake's PCM at speed 0.25: far more than a loopback socket's buffers (a few MB) hold.
+LONG_TEXT = "a a a a a a a a a. " * 2150
+MAX_INPUT_CHARS = len(LONG_TEXT)
+
+
+def stalled_stream(port: int, source: str) -> socket.socket:
+    """A raw connection from `source` that asks for a long PCM stream and never reads it."""
+    connection = socket.socket()
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.bind((source, 0))
+    connection.connect(("127.0.0.1", port))
+    body = json.dumps({"model": "kokoro", "input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm",
+                       "speed": 0.25})
+    connection.sendall(f"POST /v1/audio/speech HTTP/1.1\r\nHost: chorus\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+    return connection
+
+
+def until(condition, timeout_s: float) -> float:
+    """Seconds until `condition()` held; fails past `timeout_s`."""
+    start = time.monotonic()
+    while not condition():
+        assert time.monotonic() - start < timeout_s, "condition not reached in time"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def test_clients_that_stop_reading_are_cut_their_slots_freed_and_a_polite_client_served(tmp_path):
+    gw = serve_gateway(tmp_path, stall_timeout_s=1, max_concurrent_requests=4, max_input_chars=MAX_INPUT_CHARS)
+    admission = gw.app.state.admission
+    with live_server(ProxyGuard(gw.app)) as port:
+        stalled = [stalled_stream(port, source) for source in ("127.0.0.2", "127.0.0.3") * 2]
+        until(lambda: admission.in_flight == 4, 5)
+        full = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech", json={"input": "Hello there.", "voice": "jm_kumo"})
+        assert full.status_code == 503  # every slot is held by a client that reads nothing
+        waited = until(lambda: admission.in_flight == 0, 1 + 5)
+        polite = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech",
+                            json={"input": "Hello there.", "voice": "jm_kumo", "response_format": "wav"})
+        assert polite.status_code == 200 and polite.content.startswith(b"RIFF")
+        assert STALL_HEADER.decode() not in polite.headers  # the guard's header stays between gateway and proxy
+        for connection in stalled:
+            connection.close()
+    assert waited < 6  # each stalled stream was cut and its slot released within the stall timeout and a margin
+
+
+def test_a_reading_client_is_never_cut(tmp_path):
+    gw = serve_gateway(tmp_path, stall_timeout_s=1, max_input_chars=MAX_INPUT_CHARS)
+    with live_server(ProxyGuard(gw.app)) as port:
+        with httpx.stream("POST", f"http://127.0.0.1:{port}/v1/audio/speech",
+                          json={"input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm"}) as response:
+            received = sum(len(part) for part in response.iter_bytes())
+    assert received > 1 << 20
+    assert gw.kokoro.cancelled_streams == 0
+
+
+def test_clients_cannot_lift_the_proxys_limits(tmp_path):
+    seen = {}
+
+    async def app(scope, receive, send):
+        seen.update(dict(scope["headers"]))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    with live_server(ProxyGuard(app)) as port:
+        httpx.get(f"http://127.0.0.1:{port}/", headers={"x-request-timeout-seconds": "0",
+                                                       "x-request-disconnect-disabled": "?1", "x-other": "kept"})
+    assert seen[b"x-other"] == b"kept"
+    assert b"x-request-timeout-seconds" not in seen and b"x-request-disconnect-disabled" not in seen
+
+
+def _closed_with(socket_session) -> tuple[int, dict]:
+    message = socket_session.receive_json()
+    with pytest.raises(WebSocketDisconnect) as closed:
+        socket_session.receive_json()
+    return closed.value.code, message
+
+
+def test_past_max_websockets_a_socket_is_closed_with_1013_saying_why(tmp_path):
+    gw = serve_gateway(tmp_path, max_websockets=2)
+    url = "/v1/text-to-speech/jm_kumo/stream-input"
+    with gw.client.websocket_connect(url), gw.client.websocket_connect(url):
+        with gw.client.websocket_connect(url) as third:
+            code, message = _closed_with(third)
+    assert code == 1013 and message["error"] == "too_many_websockets" and "2 WebSockets" in message["message"]
+    with gw.client.websocket_connect(url) as again:  # the others closed: room again
+        again.send_json({"text": "Hello there. ", "flush": True})
+        assert "audio" in again.receive_json()
+
+
+def test_an_open_socket_counts_against_its_clients_share(tmp_path):
+    gw = serve_gateway(tmp_path, max_concurrent_requests=4, max_concurrent_per_client=1)
+    with gw.client.websocket_connect("/v1/text-to-speech/jm_kumo/stream-input"):
+        over = gw.client.post("/v1/audio/speech", json={"input": "Hello.", "voice": "jm_kumo"})
+        with gw.client.websocket_connect("/v1/text-to-speech/jm_kumo/stream-input") as second:
+            code, message = _closed_with(second)
+    assert over.status_code == 429 and over.json()["error"]["code"] == "client_over_share"
+    assert code == 1013 and message["error"] == "client_over_share"
+    assert gw.client.post("/v1/audio/speech", json={"input": "Hello.", "voice": "jm_kumo"}).status_code == 200
+
+
+def test_a_sockets_synthesis_holds_a_request_slot(tmp_path):
+    from tests.helpers.fake_engines import FakeKokoro
+
+    gw = serve_gateway(tmp_path, kokoro=FakeKokoro(delay_s=1.5), max_concurrent_requests=1,
+                       max_concurrent_per_client=2)
+    admission = gw.app.state.admission
+    with gw.client.websocket_connect("/v1/text-to-speech/jm_kumo/stream-input") as session:
+        session.send_json({"text": "Hello there. ", "flush": True})
+        until(lambda: admission.in_flight == 1, 5)
+        busy = gw.client.post("/v1/audio/speech", json={"input": "Hello.", "voice": "jm_kumo"})
+        assert "audio" in session.receive_json()
+    assert busy.status_code == 503
+    until(lambda: admission.in_flight == 0, 5)
