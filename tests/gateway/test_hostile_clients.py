@@ -49,7 +49,8 @@ def test_clients_that_stop_reading_are_cut_their_slots_freed_and_a_polite_client
     with live_server(ProxyGuard(gw.app)) as port:
         stalled = [stalled_stream(port, source) for source in ("127.0.0.2", "127.0.0.3") * 2]
         until(lambda: admission.in_flight == 4, 5)
-        full = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech", json={"input": "Hello there.", "voice": "jm_kumo"})
+        full = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech", json={"input": "Hello there.", "voice": "jm_kumo"},
+                          timeout=30)
         assert full.status_code == 503  # every slot is held by a client that reads nothing
         waited = until(lambda: admission.in_flight == 0, 3 + 5)
         polite = httpx.post(f"http://127.0.0.1:{port}/v1/audio/speech",
@@ -59,6 +60,10 @@ def test_clients_that_stop_reading_are_cut_their_slots_freed_and_a_polite_client
         for connection in stalled:
             connection.close()
     assert waited < 8  # each stalled stream was cut and its slot released within the stall timeout and a margin
+    # Their engine work stopped: each stream was cancelled, and all four together rendered less than one of
+    # them asked for (2,150 pieces), only what the socket buffers took before the clients stalled.
+    assert gw.kokoro.cancelled_streams == 4
+    assert gw.kokoro.pieces_rendered < LONG_TEXT.count(".")
 
 
 def test_a_reading_client_is_never_cut(tmp_path):

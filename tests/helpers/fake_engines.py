@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -67,6 +67,7 @@ class FakeEngine:
         self.delay_s = delay_s
         self.calls: list[Call] = []
         self.cancelled_streams = 0
+        self.pieces_rendered = 0
 
     def requests(self, method: str | None = None) -> list[Any]:
         """The first argument of each recorded call (of `method`, if given), in order."""
@@ -118,28 +119,29 @@ class FakeKokoro(FakeEngine):
         await self._enter(check_ready=False)  # as the deployment: from its settings, even while unavailable
         return self.DEFAULT_VOICE
 
-    def _pieces(self, request: KokoroRequest) -> list[AudioChunk]:
+    def _pieces(self, request: KokoroRequest) -> Iterator[AudioChunk]:
+        """One piece per sentence, rendered only when it is asked for, as the real engine renders them: a
+        stream nobody reads costs nothing past what it was asked for."""
         assert isinstance(request, KokoroRequest), request
         self.catalog.resolve(request.voice)
         if request.word_timestamps and not self.returns_durations:
             raise InvalidRequest("Word timestamps need Kokoro's torch backend; this deployment runs onnx",
                                  param="return_timestamps")
-        chunks, elapsed = [], 0.0
+        elapsed = 0.0
         for index, text in enumerate(sentences(request.text)):
             words = text.split()
             audio = sine(len(words) * SECONDS_PER_WORD / request.speed)
             step = len(audio) / SAMPLE_RATE / len(words)
             timings = [WordTiming(word, elapsed + i * step, elapsed + (i + 1) * step) for i, word in enumerate(words)]
-            chunks.append(AudioChunk(audio, SAMPLE_RATE, text, index, len(text),
-                                     timings if request.word_timestamps else []))
+            self.pieces_rendered += 1
+            yield AudioChunk(audio, SAMPLE_RATE, text, index, len(text), timings if request.word_timestamps else [])
             elapsed += len(audio) / SAMPLE_RATE
-        if not chunks:
+        if not elapsed:
             raise InvalidRequest("Input has nothing to speak (no pronounceable words)", param="input")
-        return chunks
 
     async def synthesize(self, request: KokoroRequest) -> SynthesisResult:
         await self._enter()
-        chunks = self._pieces(request)
+        chunks = list(self._pieces(request))
         return SynthesisResult(np.concatenate([c.audio for c in chunks]), SAMPLE_RATE, len(chunks),
                                sum(c.tokens for c in chunks), [w for c in chunks for w in c.words])
 
@@ -147,6 +149,7 @@ class FakeKokoro(FakeEngine):
         await self._enter()
         for chunk in self._pieces(request):
             yield chunk
+            await asyncio.sleep(0)  # a real engine awaits its replica between pieces
 
 
 class MidStreamFailingKokoro(FakeKokoro):
