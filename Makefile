@@ -9,7 +9,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # Ray Serve's proxy cuts streams whose client stopped reading (ingress/proxy_guard.py).
 export RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH := ingress.proxy_guard:proxy_middlewares
 
-.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-peer bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input bench-autoscaling load-test lint
+.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-peer bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input bench-hostile-clients bench-autoscaling load-test lint
 
 install: $(STAMP)
 
@@ -131,6 +131,10 @@ bench-long-conversion: install
 
 bench-stream-input: install
 	$(BIN)/python -m bench.stream_input
+
+# Stalled readers, greedy WebSockets and one key over its share against the embedded default, a polite client timed.
+bench-hostile-clients: install
+	$(BIN)/python -m bench.hostile_clients
 
 # Kokoro and the job consumers autoscaled on the multi-node test cluster: a streaming load step and a job
 # backlog, up and back down, no stream cut (about 4 minutes).

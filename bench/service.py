@@ -30,15 +30,18 @@ def embedded_config(port: int) -> dict:
 class ServeRun:
     """`serve run` of the embedded default config on a free port, for the length of a `with` block;
     Chatterbox and Conversion read `checkpoint_dir` when one is given, and Chatterbox gets
-    `chatterbox_user_config` (its batch limits) when one is given."""
+    `chatterbox_user_config` (its batch limits) when one is given; `gateway` overrides gateway settings."""
 
-    def __init__(self, checkpoint_dir: Path | None = None, chatterbox_user_config: dict | None = None):
+    def __init__(self, checkpoint_dir: Path | None = None, chatterbox_user_config: dict | None = None,
+                 gateway: dict | None = None):
         self._checkpoint_dir = checkpoint_dir
         self._chatterbox_user_config = chatterbox_user_config
+        self._gateway = gateway or {}
 
     def __enter__(self) -> Self:
         port = free_port()
         self.config = embedded_config(port)
+        self.config["applications"][0]["args"]["gateway"].update(self._gateway)
         if self._checkpoint_dir is not None:
             args = self.config["applications"][0]["args"]
             for engine in ("chatterbox", "conversion"):

@@ -5,8 +5,9 @@ Ray Serve gives a replica no back-pressure: the replica's ASGI `send` never wait
 proxy holds whatever the client has not taken (measured with Ray 2.60: a replica streamed 131 MB to a
 client that had read 100 bytes). Only the proxy's own `send` waits when a client's socket is full, so the
 guard lives there. The gateway names the timeout in a header of each response it wants guarded
-(`STALL_HEADER`, from `gateway.stall_timeout_s`; stripped here); when one send to that client waits longer,
-the guard tells the proxy that the client has gone. The proxy then cancels the request on the gateway
+(`STALL_HEADER`, from `gateway.stall_timeout_s`; stripped here); once bytes have waited that long for the
+client without its taking any (read from its TCP connection, ingress/delivery.py; where that cannot be read,
+once one send waits that long), the guard tells the proxy that the client has gone. The proxy then cancels the request on the gateway
 replica, which stops its engine work and releases its admission slot, as it does for a client that hangs up.
 
 Ray Serve 2.60 also lets any client switch off the proxy's end-to-end timeout (`x-request-timeout-seconds: 0`)
@@ -21,10 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from ray.util import metrics
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ingress.delivery import Delivery
 
 logger = logging.getLogger("ray.serve")
 
@@ -63,11 +67,18 @@ class ProxyGuard:
         headers = [(name, value) for name, value in scope.get("headers", ()) if name.lower() not in PROXY_OVERRIDES]
         scope = {**scope, "headers": headers}
         stream = _GuardedStream(scope, receive, send)
-        await self.app(scope, stream.receive, stream.send)
+        try:
+            await self.app(scope, stream.receive, stream.send)
+        finally:
+            stream.stop_watching()
 
 
 class _GuardedStream:
-    """One connection's receive and send, with the gateway's stall timeout once its headers have named one."""
+    """One connection's receive and send, with the gateway's stall timeout once its headers have named one.
+
+    Where the connection's TCP state can be read (ingress.delivery), a watcher cuts the client once bytes have
+    waited for it for the timeout without its taking any; elsewhere one send that waits that long cuts it.
+    """
 
     def __init__(self, scope: Scope, receive: Receive, send: Send):
         self.scope = scope
@@ -75,6 +86,7 @@ class _GuardedStream:
         self._send = send
         self.timeout_s: float | None = None
         self.cut = asyncio.Event()
+        self._watcher: asyncio.Task | None = None
 
     async def send(self, message: Message) -> None:
         if self.cut.is_set():
@@ -83,11 +95,25 @@ class _GuardedStream:
             message = self._take_timeout(message)
         if self.timeout_s is None:
             return await self._send(message)
+        if self._watcher is not None:
+            return await self._send_until_cut(message)
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self._send(message)
         except TimeoutError:
             self._cut_off()
+
+    async def _send_until_cut(self, message: Message) -> None:
+        """A send that waits for a full socket ends when the watcher cuts the client."""
+        sending = asyncio.ensure_future(self._send(message))
+        cutting = asyncio.ensure_future(self.cut.wait())
+        try:
+            await asyncio.wait((sending, cutting), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cutting.cancel()
+        if sending.done():
+            return sending.result()
+        sending.cancel()
 
     async def receive(self) -> Message:
         """The client's next message; once the client is cut, the disconnect that makes the proxy cancel."""
@@ -105,6 +131,10 @@ class _GuardedStream:
             return {"type": "websocket.disconnect", "code": 1001}
         return {"type": "http.disconnect"}
 
+    def stop_watching(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+
     def _take_timeout(self, message: Message) -> Message:
         headers = []
         for name, value in message.get("headers", ()):
@@ -112,7 +142,24 @@ class _GuardedStream:
                 self.timeout_s = float(value)
             else:
                 headers.append((name, value))
+        if self.timeout_s is not None and self._watcher is None and (delivery := Delivery.of(self._send)):
+            self._watcher = asyncio.ensure_future(self._watch(delivery))
         return {**message, "headers": headers}
+
+    async def _watch(self, delivery: Delivery) -> None:
+        """Cut the client once bytes have waited for it for timeout_s and it has taken none of them."""
+        poll_s = min(1.0, self.timeout_s / 4)
+        taken, last_progress = -1, time.monotonic()
+        while not self.cut.is_set():
+            await asyncio.sleep(poll_s)
+            try:
+                progress = delivery.progress()
+            except OSError:
+                return  # the connection has closed: the server reports the disconnect itself
+            if progress.taken != taken or not progress.waiting:
+                taken, last_progress = progress.taken, time.monotonic()
+            elif time.monotonic() - last_progress >= self.timeout_s:
+                self._cut_off()
 
     def _cut_off(self) -> None:
         kind = self.scope["type"]

@@ -4,6 +4,8 @@ the client that stops reading."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -12,6 +14,7 @@ import httpx
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
+from ingress.delivery import Delivery
 from ingress.proxy_guard import STALL_HEADER, ProxyGuard
 from tests.helpers.gateway import serve_gateway
 from tests.helpers.live_server import live_server
@@ -133,3 +136,55 @@ def test_a_sockets_synthesis_holds_a_request_slot(tmp_path):
         assert "audio" in session.receive_json()
     assert busy.status_code == 503
     until(lambda: admission.in_flight == 0, 5)
+
+
+def _reply_of(size: int, progress: list):
+    """An app that answers `size` bytes and notes the client's progress after its sends, and once more later."""
+    async def app(scope, receive, send):
+        delivery = Delivery.of(send)
+        await send({"type": "http.response.start", "status": 200, "headers": []})  # chunked: the client
+        # waits for the last chunk, so it is still connected when its progress is read
+        for offset in range(0, size, 1 << 16):
+            try:
+                async with asyncio.timeout(0.5):
+                    await send({"type": "http.response.body", "body": b"x" * (1 << 16), "more_body": True})
+            except TimeoutError:  # the socket is full: the client reads nothing
+                break
+            progress.append(delivery.progress())
+        await asyncio.sleep(0.5)  # a reading client has all of it by now
+        progress.append(delivery.progress())
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.5):
+                await send({"type": "http.response.body", "body": b""})
+    return app
+
+
+def test_the_connection_says_what_a_client_has_taken_and_what_waits_for_it():
+    size = 1 << 22
+    read_all, read_none = [], []
+    with live_server(_reply_of(size, read_all)) as port:
+        assert len(httpx.get(f"http://127.0.0.1:{port}/").content) == size
+    with live_server(_reply_of(size, read_none)) as port:
+        stalled = socket.create_connection(("127.0.0.1", port))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.sendall(b"GET / HTTP/1.1\r\nHost: chorus\r\n\r\n")
+        until(lambda: len(read_none) >= 2 and read_none[-1] == read_none[-2], 10)
+        stalled.close()
+    assert read_all[-1].taken >= size and read_all[-1].waiting == 0
+    assert read_none[-1].taken < size and read_none[-1].waiting > 0
+
+
+def test_where_the_connection_cannot_be_read_one_send_that_waits_cuts_the_client():
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(STALL_HEADER, b"0.2")]})
+        await send({"type": "http.response.body", "body": b"more", "more_body": True})
+        assert (await receive())["type"] == "http.disconnect"  # what makes Serve's proxy cancel the request
+
+    async def receive():
+        await asyncio.Event().wait()  # the client says nothing
+
+    async def send(message):  # a server whose socket is full from the first body on
+        if message["type"] == "http.response.body":
+            await asyncio.Event().wait()
+
+    asyncio.run(asyncio.wait_for(ProxyGuard(app)({"type": "http", "headers": []}, receive, send), 5))

@@ -1,0 +1,157 @@
+"""Clients that would lock the others out, against the embedded default: real Kokoro behind Ray Serve's proxy,
+the proxy guard (ingress/proxy_guard.py) and the gateway's admission, each scenario on a `serve run` of its own.
+
+Run with `make bench-hostile-clients`. Three scenarios, as issue 22 states them:
+- 24 raw connections, each from its own loopback address, ask for a long PCM stream and never read it
+  (a 4 KB receive buffer); a polite client asks for "Hello there." once a second until it is served;
+- 40 stream-input WebSockets from one address each send about 2,000 characters and read nothing; the same
+  polite request, timed against the same request unloaded (medians of three);
+- one API key opens 16 streams at once (a share of 8 with 16 slots); a second key asks for speech meanwhile.
+Prints a Markdown table and writes it to bench/results/hostile_clients_cpu.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+
+import httpx
+from websockets.asyncio.client import connect
+
+from bench.service import ROOT, ServeRun
+from bench.tables import publish
+from ingress.auth import key_digest
+
+POLITE = {"input": "Hello there.", "voice": "jm_kumo", "response_format": "wav"}
+LONG_TEXT = ("The harbour was quiet in the early morning, and the boats rocked gently on the grey water. " * 44)[:4000]
+STALLED = 24
+GREEDY_SOCKETS = 40
+GREEDY_TEXT = "We leave the harbour at seven and sail north along the coast, towards the island. " * 25
+KEYS = ("greedy-key", "second-key")
+
+
+def polite_seconds(base_url: str, headers: dict | None = None) -> tuple[int, float]:
+    start = time.perf_counter()
+    reply = httpx.post(f"{base_url}/v1/audio/speech", json=POLITE, headers=headers, timeout=120)
+    return reply.status_code, time.perf_counter() - start
+
+
+def kokoro_queue(base_url: str) -> int:
+    return httpx.get(f"{base_url}/health", timeout=30).json()["engines"]["kokoro"]["queued_pieces"]
+
+
+def stalled_stream(port: int, source: str) -> socket.socket:
+    """A connection from `source` that asks for a long PCM stream and never reads it."""
+    connection = socket.socket()
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    connection.bind((source, 0))
+    connection.connect(("127.0.0.1", port))
+    body = json.dumps({"input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm"})
+    connection.sendall(f"POST /v1/audio/speech HTTP/1.1\r\nHost: chorus\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
+    return connection
+
+
+def stalled_readers() -> list[str]:
+    with ServeRun() as service, ExitStack() as sockets:
+        port = int(service.base_url.rsplit(":", 1)[1])
+        unloaded = statistics.median(polite_seconds(service.base_url)[1] for _ in range(3))
+        stall_timeout_s = service.config["applications"][0]["args"]["gateway"].get("stall_timeout_s", 30)
+        start = time.perf_counter()
+        for index in range(STALLED):
+            sockets.callback(stalled_stream(port, f"127.0.0.{index + 2}").close)
+        refused, queue_while_held = 0, 0
+        while True:
+            queue_while_held = max(queue_while_held, kokoro_queue(service.base_url))
+            status, _ = polite_seconds(service.base_url)
+            if status == 200:
+                break
+            refused += 1
+            time.sleep(1)
+        served_after = time.perf_counter() - start
+        queue_after = kokoro_queue(service.base_url)
+    return [(f"| {STALLED} connections that never read (stall_timeout_s {stall_timeout_s:g}) "
+            f"| polite served {served_after:.1f} s after they connected ({refused} x 503 before; "
+            f"unloaded {unloaded:.2f} s) | Kokoro pieces queued: {queue_while_held} at most while held, "
+            f"{queue_after} once served |")]
+
+
+async def greedy_socket(base_url: str) -> None:
+    url = base_url.replace("http://", "ws://", 1) + "/v1/text-to-speech/jm_kumo/stream-input"
+    try:
+        async with connect(url, max_size=None) as ws:
+            await ws.send(json.dumps({"text": " "}))
+            await ws.send(json.dumps({"text": GREEDY_TEXT, "flush": True}))
+            await asyncio.sleep(3600)  # holds the socket open and reads nothing
+    except Exception:  # noqa: BLE001  a socket refused (1013) or cut: the scenario counts the open ones
+        return
+
+
+async def greedy_websockets_run(base_url: str) -> tuple[float, float, int]:
+    unloaded = statistics.median([(await asyncio.to_thread(polite_seconds, base_url))[1] for _ in range(3)])
+    greedy = [asyncio.create_task(greedy_socket(base_url)) for _ in range(GREEDY_SOCKETS)]
+    await asyncio.sleep(2)  # let the handshakes and first sentences reach the gateway
+    loaded = statistics.median([(await asyncio.to_thread(polite_seconds, base_url))[1] for _ in range(3)])
+    still_open = sum(not task.done() for task in greedy)
+    for task in greedy:
+        task.cancel()
+    await asyncio.gather(*greedy, return_exceptions=True)
+    return unloaded, loaded, still_open
+
+
+def greedy_websockets() -> list[str]:
+    with ServeRun() as service:
+        unloaded, loaded, still_open = asyncio.run(greedy_websockets_run(service.base_url))
+    return [(f"| {GREEDY_SOCKETS} WebSockets from one address, each sent {len(GREEDY_TEXT)} characters and reads "
+            f"nothing | polite {loaded:.2f} s against {unloaded:.2f} s unloaded ({loaded / unloaded:.2f}x) "
+            f"| {still_open} of them still open (the rest refused with 1013 past the client's share) |")]
+
+
+def one_key_streams(base_url: str, key: str, count: int) -> list[int]:
+    async def stream(client: httpx.AsyncClient) -> int:
+        body = {"input": LONG_TEXT[:600], "voice": "jm_kumo", "response_format": "pcm"}
+        async with client.stream("POST", "/v1/audio/speech", json=body) as reply:
+            async for _ in reply.aiter_bytes():
+                pass
+            return reply.status_code
+
+    async def all_at_once() -> list[int]:
+        async with httpx.AsyncClient(base_url=base_url, timeout=300,
+                                     headers={"Authorization": f"Bearer {key}"}) as client:
+            return await asyncio.gather(*(stream(client) for _ in range(count)))
+
+    return asyncio.run(all_at_once())
+
+
+def per_key_share() -> list[str]:
+    gateway = {"require_auth": True, "api_key_hashes": [key_digest(key) for key in KEYS]}
+    with ServeRun(gateway=gateway) as service, ThreadPoolExecutor(1) as greedy_client:
+        second = {"Authorization": f"Bearer {KEYS[1]}"}
+        unloaded = statistics.median(polite_seconds(service.base_url, second)[1] for _ in range(3))
+        greedy = greedy_client.submit(one_key_streams, service.base_url, KEYS[0], 16)
+        time.sleep(1)  # the greedy key's streams are in flight
+        status, loaded = polite_seconds(service.base_url, second)
+        statuses = greedy.result()
+    return [(f"| one key, 16 streams at once (share 8 of 16 slots) | second key: {status} in {loaded:.2f} s "
+            f"(unloaded {unloaded:.2f} s) | greedy key: {statuses.count(429)} x 429, {statuses.count(200)} x 200 |")]
+
+
+def main() -> None:
+    rows = stalled_readers() + greedy_websockets() + per_key_share()
+    lines = [(f"# Hostile clients on the embedded default ({platform.processor() or platform.machine()}, "
+             f"{os.cpu_count()} cores)"), "",
+             ("Real Kokoro (int8 ONNX) behind Ray Serve's proxy with the proxy guard; each scenario on a fresh "
+             "`serve run` of serve_config.local.yaml. `make bench-hostile-clients`."), "",
+             "| scenario | polite client | held |", "|---|---|---|", *rows]
+    publish(lines, ROOT / "bench" / "results" / "hostile_clients_cpu.md")
+
+
+if __name__ == "__main__":
+    main()
