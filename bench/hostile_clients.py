@@ -79,11 +79,14 @@ def stalled_readers() -> list[str]:
             refused += 1
             time.sleep(1)
         served_after = time.perf_counter() - start
+        while kokoro_queue(service.base_url) and time.perf_counter() - start < served_after + 60:
+            time.sleep(0.5)
+        drained_after = time.perf_counter() - start
         queue_after = kokoro_queue(service.base_url)
     return [(f"| {STALLED} connections that never read (stall_timeout_s {stall_timeout_s:g}) "
             f"| polite served {served_after:.1f} s after they connected ({refused} x 503 before; "
             f"unloaded {unloaded:.2f} s) | Kokoro pieces queued: {queue_while_held} at most while held, "
-            f"{queue_after} once served |")]
+             f"{queue_after} at {drained_after:.1f} s (their work cancelled) |")]
 
 
 async def greedy_socket(base_url: str, opened: asyncio.Event) -> int | None:
