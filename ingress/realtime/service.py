@@ -140,11 +140,12 @@ class StreamInputSession:
     async def run(self) -> None:
         admission, client = self.service.admission, current_client.get()
         refusal = admission.socket_refusal(client)
-        await self.websocket.accept()
         if refusal is not None:  # told in the close, as ElevenLabs tells its errors, rather than a bare 403
+            await self.websocket.accept()
             return await self._close(CLOSE_TRY_AGAIN_LATER, StreamErrorResponse(
                 message=refusal.message, error=refusal.code, code=CLOSE_TRY_AGAIN_LATER))
-        with admission.websocket(client):
+        with admission.websocket(client):  # held before the handshake's await, so sockets opening together count
+            await self.websocket.accept()
             await self._serve_and_close()
 
     async def _serve_and_close(self) -> None:

@@ -13,6 +13,7 @@ import time
 import httpx
 import pytest
 from starlette.websockets import WebSocketDisconnect
+from websockets.asyncio.client import connect
 
 from ingress.delivery import Delivery
 from ingress.proxy_guard import STALL_HEADER, ProxyGuard
@@ -188,3 +189,21 @@ def test_where_the_connection_cannot_be_read_one_send_that_waits_cuts_the_client
             await asyncio.Event().wait()
 
     asyncio.run(asyncio.wait_for(ProxyGuard(app)({"type": "http", "headers": []}, receive, send), 5))
+
+
+def test_sockets_opened_together_are_held_to_their_clients_share(tmp_path):
+    gw = serve_gateway(tmp_path, max_concurrent_requests=8, max_concurrent_per_client=2)
+
+    async def greedy_socket(url: str) -> int | None:
+        async with connect(url, close_timeout=0.5) as ws:  # an admitted socket is not read: no clean close
+            await ws.send(json.dumps({"text": "Hello there. " * 50, "flush": True}))
+            await asyncio.sleep(1)  # reads nothing; a refusal's close arrives meanwhile
+            return ws.close_code
+
+    async def six_at_once(port: int) -> list[int | None]:
+        url = f"ws://127.0.0.1:{port}/v1/text-to-speech/jm_kumo/stream-input"
+        return await asyncio.gather(*(greedy_socket(url) for _ in range(6)))
+
+    with live_server(ProxyGuard(gw.app)) as port:
+        closes = asyncio.run(six_at_once(port))
+    assert sorted(closes, key=str) == [1013] * 4 + [None] * 2  # every handshake ran before any socket was served
