@@ -26,9 +26,8 @@ from pathlib import Path
 
 import redis
 
-from bench.chatterbox_batching import cpu_name
 from bench.service import ROOT
-from bench.tables import publish
+from bench.tables import cpu_name, publish
 from ingress.jobs.records import JobRecords
 from tests.helpers.autoscaling import (
     ReplicaWatch,

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.chatterbox_batching import cpu_name
 from bench.service import ROOT
-from bench.tables import publish
+from bench.tables import cpu_name, publish
 from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL, ORIGINAL, TURBO
 
 MODELS = (ORIGINAL, TURBO, MULTILINGUAL)
