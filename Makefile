@@ -9,7 +9,7 @@ export RAY_USAGE_STATS_ENABLED := 0
 # Ray Serve's proxy cuts streams whose client stopped reading (ingress/proxy_guard.py).
 export RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH := ingress.proxy_guard:proxy_middlewares
 
-.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-peer bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu bench-chatterbox-http bench-long-conversion bench-stream-input bench-hostile-clients bench-autoscaling load-test lint
+.PHONY: install browser try-chatterbox try-chatterbox-turbo try-chatterbox-multilingual serve serve-tls test test-fast test-explore test-cluster soak bench bench-peer bench-kokoro-layout bench-batching bench-jobs bench-conversion bench-chatterbox bench-chatterbox-soak bench-gpu gpu-kit gpu-rehearsal bench-chatterbox-http bench-long-conversion bench-stream-input bench-hostile-clients bench-autoscaling load-test lint
 
 install: $(STAMP)
 
@@ -107,13 +107,33 @@ bench-chatterbox: install
 bench-chatterbox-soak: install
 	$(BIN)/python -m bench.chatterbox_soak --calls 40
 
-# On a machine with a CUDA GPU, with $(PYTHON) holding a CUDA torch and the project's dependencies
-# (no install step: a GPU machine may have no package index to install from).
+# Every GPU figure from one command on the GPU machine (README, "GPU benchmarks"): `make gpu-kit` here, then
+# `bash bench/gpu/run.sh` there with gpu-kit carried; it installs the kit into a temporary site folder (the
+# machine has no package registry) and writes its tables and gpu_figures.json under $$OUT.
 bench-gpu:
-	$(PYTHON) -m bench.kokoro_batching --max-batch 64
-	$(PYTHON) -m bench.chatterbox_batching --device cuda --half --tokens 64 --streams 1 2 4 8 16 32 64 \
-		--s3gen-batches 1 2 4 8 16 --s3gen-long-batches 1 2 4 8 --first-audio-streams 16 32 64 \
-		--out bench/results/chatterbox_batching_gpu.md
+	bash bench/gpu/run.sh
+
+# What the GPU image lacks (Python 3.12 wheels), Chorus's code and the Kokoro inputs, in gpu-kit/ (under 60 MiB).
+gpu-kit: install
+	$(BIN)/python -m bench.gpu.kit
+
+# The device run rehearsed on this CPU: a Python 3.12 venv with the image's own packages that matter (its
+# torch 2.11.0, the CUDA build, runs on the CPU here; transformers 5.17, numpy, safetensors, tokenizers), the
+# kit installed into a temporary site folder as on the device, then run.sh with --device cpu --quick.
+PYTHON312 ?= /root/.pyenv/versions/3.12.1/bin/python3.12
+REHEARSAL_VENV := .venv-gpu-rehearsal
+$(REHEARSAL_VENV)/.installed: Makefile
+	$(PYTHON312) -m venv $(REHEARSAL_VENV)
+	$(REHEARSAL_VENV)/bin/pip install --quiet torch==2.11.0 torchaudio==2.11.0 transformers==5.17.0 numpy==2.5.2 \
+		safetensors==0.8.0 tokenizers==0.23.2 huggingface-hub==1.33.0 pyyaml einops scipy numba httpx
+	touch $@
+
+gpu-rehearsal: gpu-kit $(REHEARSAL_VENV)/.installed
+	set -o pipefail; out=$$(mktemp -d /tmp/chorus-rehearsal.XXXXXX); \
+	PYTHON=$(REHEARSAL_VENV)/bin/python OUT=$$out bash bench/gpu/run.sh --device cpu --quick && \
+	{ echo "# make gpu-rehearsal: bench/gpu/run.sh --device cpu --quick on this CPU"; echo; \
+	  echo "Python 3.12 with the GPU image's packages (torch 2.11.0), the kit installed into a temporary site folder."; \
+	  echo; echo '```'; cat $$out/run.log; echo '```'; } > bench/results/gpu_rehearsal_cpu.md
 
 # Random-weight checkpoints of each Chatterbox model where the embedded default looks for them (noise, not
 # speech): every model can be tried end to end without its weights.

@@ -19,8 +19,6 @@ same code, right before the batched figure it is compared with. S3Gen renders in
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass
@@ -30,16 +28,15 @@ import numpy as np
 import torch
 import yaml
 
-from bench.service import ROOT
-from bench.tables import publish
+from bench.tables import cpu_name, publish
 from deployments.chatterbox.checkpoint import t3_with_layers
-from deployments.chatterbox.deployment import DEPLOYMENT_NAMES
 from deployments.chatterbox.limits import ChatterboxLimits, T3Limits
-from deployments.chatterbox.protocol import CHATTERBOX_MODELS, MULTILINGUAL, ORIGINAL, TURBO
+from deployments.chatterbox.protocol import CHATTERBOX_MODELS, DEPLOYMENT_NAMES, MULTILINGUAL, ORIGINAL, TURBO
 from deployments.chatterbox.t3_batcher import T3Batcher, T3Stream
 from deployments.chatterbox.t3_sampling import Sampling
 from deployments.s3gen.batcher import CFM_STEPS, MEANFLOW_STEPS, S3GenBatcher, S3GenItem, render
 
+ROOT = Path(__file__).resolve().parents[1]
 SPEECH_RATE = 25  # S3 tokens a second of audio
 SAMPLE_RATE = 24_000
 SPEECH_VOCAB = 6561  # S3Gen's tokens; T3's start and stop tokens come after them
@@ -47,18 +44,19 @@ MODELS = (ORIGINAL, TURBO, MULTILINGUAL)
 RELEASED_LAYERS = {ORIGINAL: 30, TURBO: 24, MULTILINGUAL: 30}
 
 
-def cpu_name() -> str:
-    """The processor's model name and core count (platform.processor() is empty on Linux)."""
-    cpuinfo = Path("/proc/cpuinfo")
-    names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
-             if line.startswith("model name")] if cpuinfo.exists() else []
-    return f"{names[0] if names else platform.processor() or platform.machine()}, {os.cpu_count()} cores"
-
-
 def machine(device: str) -> str:
     if device == "cuda":
         return torch.cuda.get_device_name()
     return f"{cpu_name()}, {torch.get_num_threads()} torch threads"
+
+
+def peak_mib() -> str:
+    """torch.cuda.max_memory_allocated since the last call, in MiB ('-' without a GPU); the peak is reset."""
+    if not torch.cuda.is_available():
+        return "-"
+    peak = torch.cuda.max_memory_allocated() / 2**20
+    torch.cuda.reset_peak_memory_stats()
+    return f"{peak:,.0f}"
 
 
 def served_limits(model: str) -> ChatterboxLimits:
@@ -153,8 +151,8 @@ def t3_table(model: Model, sizes: list[int], tokens: int, serial_streams: int) -
     batcher = T3Batcher(model.t3, T3Limits(max_batch_rows=model.rows * max(sizes), kv_cache_tokens=2**22,
                                            max_new_tokens=tokens))
     batcher.submit(model.streams(1, 4)[0]).result()  # warm-up
-    rows = ["| concurrent streams | batched tokens/s | serial tokens/s | ratio | rows a step | KV cache MB |",
-            "|---:|---:|---:|---:|---:|---:|"]
+    rows = ["| concurrent streams | batched tokens/s | serial tokens/s | ratio | rows a step | KV cache MB | peak GPU MiB |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
     for size in sizes:
         streams = model.streams(size, tokens)
         # Serial: the row's first streams one at a time, through the same batcher. A stream alone costs the
@@ -163,6 +161,7 @@ def t3_table(model: Model, sizes: list[int], tokens: int, serial_streams: int) -
         serial_tokens = sum(len(batcher.submit(stream).result()) for stream in streams[:serial_streams])
         serial = serial_tokens / (time.perf_counter() - started)
         batcher.peak_rows = 0
+        peak_mib()
         started = time.perf_counter()
         futures = [batcher.submit(stream) for stream in streams]
         peak = 0
@@ -171,7 +170,7 @@ def t3_table(model: Model, sizes: list[int], tokens: int, serial_streams: int) -
             time.sleep(0.001)
         rate = sum(len(f.result()) for f in futures) / (time.perf_counter() - started)
         rows.append(f"| {size} | {rate:,.0f} | {serial:,.0f} | {rate / serial:.1f}x | {batcher.peak_rows} | "
-                    f"{peak / 2**20:,.0f} |")
+                    f"{peak / 2**20:,.0f} | {peak_mib()} |")
         print(model.name, rows[-1], flush=True)
     batcher.close()
     return rows, f"{rate:,.0f} / {serial:,.0f} ({rate / serial:.1f}x)"
@@ -182,17 +181,18 @@ def s3gen_table(model: Model, sizes: list[int], seconds: float) -> tuple[list[st
     tokens = torch.randint(0, SPEECH_VOCAB, (int(seconds * SPEECH_RATE),), generator=torch.Generator().manual_seed(0))
     # Warm-up at the table's length: on a CPU the first pass at a new length is the slowest
     render(model.s3gen, [S3GenItem(tokens, model.reference, 0)], model.steps)
-    rows = ["| items a pass | batched audio s/s | serial audio s/s | ratio |", "|---:|---:|---:|---:|"]
+    rows = ["| items a pass | batched audio s/s | serial audio s/s | ratio | peak GPU MiB |", "|---:|---:|---:|---:|---:|"]
     for size in sizes:
         jobs = [S3GenItem(tokens, model.reference, seed) for seed in range(size)]
         started = time.perf_counter()
         for job in jobs:
             render(model.s3gen, [job], model.steps)
         serial = size * seconds / (time.perf_counter() - started)
+        peak_mib()
         started = time.perf_counter()
         render(model.s3gen, jobs, model.steps)
         rate = size * seconds / (time.perf_counter() - started)
-        rows.append(f"| {size} | {rate:,.1f} | {serial:,.1f} | {rate / serial:.2f}x |")
+        rows.append(f"| {size} | {rate:,.1f} | {serial:,.1f} | {rate / serial:.2f}x | {peak_mib()} |")
         print(model.name, rows[-1], flush=True)
     return rows, f"{rate:,.1f} / {serial:,.1f} ({rate / serial:.2f}x)"
 
@@ -244,17 +244,19 @@ def model_section(model: Model, args, s3gen_tables: dict[tuple, tuple]) -> tuple
             s3gen_tables[key][2]
     lines += ["", (f"### First audio of concurrent streams ({args.first_chunk_tokens / SPEECH_RATE:.1f} s first "
                    "chunks; T3 then S3Gen, batched, under serve_config.yaml's limits for the model)"), "",
-              "| streams | p50 first audio s | p95 first audio s | aggregate x real time |", "|---:|---:|---:|---:|"]
+              "| streams | p50 first audio s | p95 first audio s | aggregate x real time | peak GPU MiB |",
+              "|---:|---:|---:|---:|---:|"]
     for streams in args.first_audio_streams:
+        peak_mib()
         p50, p95, aggregate = first_audio(model, streams, args.first_chunk_tokens)
-        lines.append(f"| {streams} | {p50:.2f} | {p95:.2f} | {aggregate:.1f} |")
+        lines.append(f"| {streams} | {p50:.2f} | {p95:.2f} | {aggregate:.1f} | {peak_mib()} |")
         print(model.name, lines[-1], flush=True)
         summary[f"first audio p50 / p95 s at {streams} streams"] = f"{p50:.2f} / {p95:.2f}"
         summary[f"aggregate x real time at {streams} streams"] = f"{aggregate:.1f}"
     return lines, summary
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -273,8 +275,11 @@ def main() -> None:
     parser.add_argument("--first-chunk-tokens", type=int, default=50, help="a first chunk of about 8 words")
     parser.add_argument("--reference-seconds", type=float, default=5.0, help="the voice S3Gen imitates")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "chatterbox_batching_cpu.md")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
 
+
+def main() -> None:
+    args = parse_args()
     dtype = torch.bfloat16 if args.half else torch.float32
     # S3Gen stays in float32 (HiFT's STFT has no bf16 kernels); on a GPU its matmuls use TF32.
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -287,19 +292,21 @@ def main() -> None:
         del model  # one model's T3 in memory at a time
     minutes = (time.perf_counter() - began) / 60
 
+    publish(report(summaries, sections, args, minutes, machine(args.device)), args.out)
+
+
+def report(summaries: dict[str, dict[str, str]], sections: list[str], args, minutes: float, where: str) -> list[str]:
+    """The results file: the summary (a column a model, a row a figure), then each model's tables."""
     titles = list(summaries)
     names = list(dict.fromkeys(row for summary in summaries.values() for row in summary))
-    lines = [f"# Batched Chatterbox on {machine(args.device)}", "",
+    lines = [f"# Batched Chatterbox on {where}", "",
              (f"Random weights; S3Gen imitates {args.reference_seconds:g} s of reference; serial = the same work one "
               f"item at a time (for T3, the first {args.serial_streams} streams of a row), measured right before "
               f"the batched figure it is compared with. Every model in this one run ({minutes:.1f} min); other "
               "processes may have shared the machine, so compare figures within a row, not with other runs."), "",
              "| | " + " | ".join(titles) + " |", "|---|" + "---:|" * len(titles)]
     lines += [f"| {row} | " + " | ".join(summaries[title].get(row, "-") for title in titles) + " |" for row in names]
-    lines += sections
-    if args.device == "cuda":
-        lines += ["", f"Peak GPU memory: {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"]
-    publish(lines, args.out)
+    return lines + sections
 
 
 if __name__ == "__main__":

@@ -21,7 +21,14 @@ from ray import serve
 from audio.uploads import decode_upload
 from deployments.chatterbox.engine import ChatterboxEngine
 from deployments.chatterbox.limits import ChatterboxLimits
-from deployments.chatterbox.protocol import MULTILINGUAL, ORIGINAL, TURBO, ChatterboxRequest, PreparedVoice
+from deployments.chatterbox.protocol import (  # noqa: F401 - DEPLOYMENT_NAMES is read from here too
+    DEPLOYMENT_NAMES,
+    MULTILINGUAL,
+    ORIGINAL,
+    TURBO,
+    ChatterboxRequest,
+    PreparedVoice,
+)
 from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
 from deployments.s3gen.shell import S3GenDeploymentShell
@@ -33,7 +40,6 @@ logger = logging.getLogger("ray.serve")
 
 # TQDM_DISABLE: T3 draws a progress bar per chunk into the replica log otherwise.
 MAX_ONGOING_REQUESTS = 32
-DEPLOYMENT_NAMES = {ORIGINAL: "Chatterbox", TURBO: "ChatterboxTurbo", MULTILINGUAL: "ChatterboxMultilingual"}
 
 
 @serve.deployment(name="Chatterbox", max_ongoing_requests=MAX_ONGOING_REQUESTS,

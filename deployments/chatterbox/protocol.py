@@ -49,6 +49,8 @@ class ChatterboxParams(BaseModel):
 CHATTERBOX_DEFAULTS = ChatterboxParams()
 
 ORIGINAL, TURBO, MULTILINGUAL = "chatterbox", "chatterbox-turbo", "chatterbox-multilingual"
+# Each model's Serve deployment name (here, not in deployment.py, so that code without Ray can read it).
+DEPLOYMENT_NAMES = {ORIGINAL: "Chatterbox", TURBO: "ChatterboxTurbo", MULTILINGUAL: "ChatterboxMultilingual"}
 ChatterboxModelName = Literal["chatterbox", "chatterbox-turbo", "chatterbox-multilingual"]
 # chatterbox.mtl_tts.SUPPORTED_LANGUAGES: ISO 639-1 codes and their names (tests/unit checks them against the
 # package, which the gateway does not import).
