@@ -125,11 +125,12 @@ REHEARSAL_VENV := .venv-gpu-rehearsal
 $(REHEARSAL_VENV)/.installed: Makefile
 	$(PYTHON312) -m venv $(REHEARSAL_VENV)
 	$(REHEARSAL_VENV)/bin/pip install --quiet torch==2.11.0 torchaudio==2.11.0 transformers==5.17.0 numpy==2.5.2 \
-		safetensors==0.8.0 tokenizers==0.23.2 huggingface-hub==1.33.0 pyyaml einops scipy numba httpx
+		safetensors==0.8.0 tokenizers==0.23.2 huggingface-hub==1.33.0 pyyaml einops scipy numba httpx \
+		attrs lazy-loader msgpack joblib scikit-learn pillow requests onnx==1.23.1
 	touch $@
 
 gpu-rehearsal: gpu-kit $(REHEARSAL_VENV)/.installed
-	set -o pipefail; out=$$(mktemp -d /tmp/chorus-rehearsal.XXXXXX); \
+	out=$$(mktemp -d /tmp/chorus-rehearsal.XXXXXX); \
 	PYTHON=$(REHEARSAL_VENV)/bin/python OUT=$$out bash bench/gpu/run.sh --device cpu --quick && \
 	{ echo "# make gpu-rehearsal: bench/gpu/run.sh --device cpu --quick on this CPU"; echo; \
 	  echo "Python 3.12 with the GPU image's packages (torch 2.11.0), the kit installed into a temporary site folder."; \

@@ -41,6 +41,9 @@ WHEELS = {
     "platformdirs": "4.14.9", "decorator": "5.3.2", "pyloudnorm": "0.2.0", "cffi": "2.1.1", "pycparser": "3.12",
     "pydantic": "2.14.4", "pydantic-core": "2.50.5", "annotated-types": "0.8.0", "typing-inspection": "0.4.5",
 }
+# Packages the image has, carried at another version: resemble-perth imports pkg_resources, which setuptools
+# drops from 81 on (the image's version is not documented).
+REPLACEMENTS = {"setuptools": "80.9.0"}
 # Requirements of the pinned wheels that the benchmarks never reach (the models' own download and audio-file
 # paths, Kokoro's G2P pipeline), so they need not travel:
 # importlib-metadata: diffusers imports the standard library's on Python 3.8+; pykakasi and spacy-pkuseg:
@@ -62,13 +65,13 @@ def download(folder: Path) -> list[Path]:
     platforms = [flag for platform in PLATFORMS for flag in ("--platform", platform)]
     subprocess.run([PYTHON312, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
                     "--python-version", "3.12", "--implementation", "cp", *platforms, "--dest", str(folder),
-                    *(f"{name}=={version}" for name, version in WHEELS.items())], check=True)
+                    *(f"{name}=={version}" for name, version in {**WHEELS, **REPLACEMENTS}.items())], check=True)
     return sorted(folder.glob("*.whl"))
 
 
 def requirements(wheel: Path) -> list[Requirement]:
     with zipfile.ZipFile(wheel) as archive:
-        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        (metadata,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA") and n.count("/") == 1]
         message = Parser().parsestr(archive.read(metadata).decode())
     return [Requirement(line) for line in message.get_all("Requires-Dist") or []]
 
@@ -79,7 +82,7 @@ def check(wheels: list[Path]) -> None:
     names = [canonicalize_name(wheel.name.split("-")[0]) for wheel in wheels]
     if len(set(names)) != len(names):
         raise SystemExit(f"two versions of one package: {sorted(names)}")
-    if duplicated := sorted(set(names) & image):
+    if duplicated := sorted(set(names) & image - set(REPLACEMENTS)):
         raise SystemExit(f"the image already has {duplicated}: drop them from WHEELS")
     environment = {**default_environment(), "python_version": "3.12", "python_full_version": "3.12.3",
                    "sys_platform": "linux", "platform_system": "Linux", "platform_machine": "x86_64", "extra": ""}

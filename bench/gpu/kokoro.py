@@ -48,6 +48,9 @@ def import_kmodel():
         from kokoro.model import KModel
 
         package.KModel = KModel
+        from loguru import logger
+
+        logger.disable("kokoro")  # as the package's __init__ does
     from kokoro import KModel
 
     return KModel

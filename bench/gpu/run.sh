@@ -8,6 +8,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 kit=${GPU_KIT:-$repo/gpu-kit}
 python=${PYTHON:-python3}
+case $python in */*) python=$(cd "$(dirname "$python")" && pwd)/$(basename "$python") ;; esac  # run from the kit
 out=${OUT:-$(mktemp -d /tmp/chorus-gpu-out.XXXXXX)}
 mkdir -p "$out"
 export PYTHONUNBUFFERED=1 TQDM_DISABLE=1
