@@ -23,6 +23,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable
+from typing import Any
 
 from ray.util import metrics
 from starlette.middleware import Middleware
@@ -103,30 +105,29 @@ class _GuardedStream:
         except TimeoutError:
             self._cut_off()
 
-    async def _send_until_cut(self, message: Message) -> None:
-        """A send that waits for a full socket ends when the watcher cuts the client."""
-        sending = asyncio.ensure_future(self._send(message))
+    async def _unless_cut(self, awaitable: Awaitable[Any]) -> tuple[bool, Any]:
+        """(True, the result) of `awaitable`, or (False, None) if the client is cut first (it is then cancelled)."""
+        waiting = asyncio.ensure_future(awaitable)
         cutting = asyncio.ensure_future(self.cut.wait())
         try:
-            await asyncio.wait((sending, cutting), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait((waiting, cutting), return_when=asyncio.FIRST_COMPLETED)
         finally:
             cutting.cancel()
-        if sending.done():
-            return sending.result()
-        sending.cancel()
+        if waiting.done():
+            return True, waiting.result()
+        waiting.cancel()
+        return False, None
+
+    async def _send_until_cut(self, message: Message) -> None:
+        """A send that waits for a full socket ends when the watcher cuts the client."""
+        await self._unless_cut(self._send(message))
 
     async def receive(self) -> Message:
         """The client's next message; once the client is cut, the disconnect that makes the proxy cancel."""
         if not self.cut.is_set():
-            receiving = asyncio.ensure_future(self._receive())
-            cutting = asyncio.ensure_future(self.cut.wait())
-            try:
-                await asyncio.wait((receiving, cutting), return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                cutting.cancel()
-            if receiving.done():
-                return receiving.result()
-            receiving.cancel()
+            received, message = await self._unless_cut(self._receive())
+            if received:
+                return message
         if self.scope["type"] == "websocket":
             return {"type": "websocket.disconnect", "code": 1001}
         return {"type": "http.disconnect"}

@@ -298,8 +298,10 @@ def test_a_job_survives_its_consumer_being_killed(client, redis_url):
 
 def test_a_job_longer_than_the_visibility_timeout_runs_once(client, redis_url):
     """Its consumer renews its lease on the job while it runs, so no sweep hands it to a second consumer."""
-    # Twice LONG_TEXT: about 14 s of speech, well past the 4 s it must outlast even on a quiet machine.
-    job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": " ".join([LONG_TEXT] * 2),
+    # Four times LONG_TEXT: about 28 s of speech, rendered in about 7 s on a fast 2-core CPU (3.8x real time;
+    # twice the text was once too short there) and 19 s on a slow one: past the 4 s it must outlast, inside
+    # max_job_s.
+    job_id = submit(client, {"operation": "tts", "mode": "streaming", "text": " ".join([LONG_TEXT] * 4),
                              "voice_name": "jm_kumo"})
     final, _ = poll(client, job_id, timeout_s=TEST_JOBS["max_job_s"] + 30, every_s=0.25)
     assert final["status"] == "COMPLETED", final

@@ -53,6 +53,8 @@ def test_the_proxy_cuts_streams_nobody_reads_and_frees_their_slots(stalling, bas
     counted_before = stalled_streams_counted(metrics_port)
     stalled = [stalled_stream(base_url, tls_context) for _ in range(2)]
     try:
+        for connection in stalled:  # both hold a slot before the polite client asks: their status line, then no more
+            assert connection.recv(12) == b"HTTP/1.1 200"
         start = time.monotonic()
         while (polite := stalling.post("/stalling/v1/audio/speech", json={"input": "Hello there.", "voice": "jm_kumo",
                                                                           "response_format": "wav"})).status_code == 503:
