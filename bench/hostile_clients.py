@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import platform
-import socket
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,8 +23,10 @@ import httpx
 from websockets.asyncio.client import connect
 
 from bench.service import ROOT, ServeRun
-from bench.tables import publish
+from bench.tables import cpu_name, publish
 from ingress.auth import key_digest
+from ingress.settings import GatewaySettings
+from tests.helpers.stalled_client import stalled_request
 
 POLITE = {"input": "Hello there.", "voice": "jm_kumo", "response_format": "wav"}
 LONG_TEXT = ("The harbour was quiet in the early morning, and the boats rocked gently on the grey water. " * 44)[:4000]
@@ -50,26 +49,18 @@ def kokoro_queue(base_url: str) -> int:
     return httpx.get(f"{base_url}/health", timeout=30).json()["engines"]["kokoro"]["queued_pieces"]
 
 
-def stalled_stream(port: int, source: str) -> socket.socket:
-    """A connection from `source` that asks for a long PCM stream and never reads it."""
-    connection = socket.socket()
-    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    connection.bind((source, 0))
-    connection.connect(("127.0.0.1", port))
-    body = json.dumps({"input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm"})
-    connection.sendall(f"POST /v1/audio/speech HTTP/1.1\r\nHost: chorus\r\nContent-Type: application/json\r\n"
-                       f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
-    return connection
-
-
 def stalled_readers() -> list[str]:
     with ServeRun() as service, ExitStack() as sockets:
         port = int(service.base_url.rsplit(":", 1)[1])
         unloaded = statistics.median(polite_seconds(service.base_url)[1] for _ in range(3))
-        stall_timeout_s = service.config["applications"][0]["args"]["gateway"].get("stall_timeout_s", 30)
+        gateway = GatewaySettings.model_validate(service.config["applications"][0]["args"]["gateway"])
+        stall_timeout_s = gateway.stall_timeout_s
         start = time.perf_counter()
         for index in range(STALLED):
-            sockets.callback(stalled_stream(port, f"127.0.0.{index + 2}").close)
+            stalled = stalled_request("127.0.0.1", port, "/v1/audio/speech",
+                                      {"input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm"},
+                                      source=f"127.0.0.{index + 2}")
+            sockets.callback(stalled.close)
         refused, queue_while_held = 0, 0
         while True:
             queue_while_held = max(queue_while_held, kokoro_queue(service.base_url))
@@ -150,8 +141,7 @@ def per_key_share() -> list[str]:
 
 def main() -> None:
     rows = stalled_readers() + greedy_websockets() + per_key_share()
-    lines = [(f"# Hostile clients on the embedded default ({platform.processor() or platform.machine()}, "
-             f"{os.cpu_count()} cores)"), "",
+    lines = [f"# Hostile clients on the embedded default ({cpu_name()})", "",
              ("Real Kokoro (int8 ONNX) behind Ray Serve's proxy with the proxy guard; each scenario on a fresh "
              "`serve run` of serve_config.local.yaml. `make bench-hostile-clients`."), "",
              "| scenario | polite client | held |", "|---|---|---|", *rows]

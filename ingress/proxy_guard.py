@@ -7,8 +7,9 @@ client that had read 100 bytes). Only the proxy's own `send` waits when a client
 guard lives there. The gateway names the timeout in a header of each response it wants guarded
 (`STALL_HEADER`, from `gateway.stall_timeout_s`; stripped here); once bytes have waited that long for the
 client without its taking any (read from its TCP connection, ingress/delivery.py; where that cannot be read,
-once one send waits that long), the guard tells the proxy that the client has gone. The proxy then cancels the request on the gateway
-replica, which stops its engine work and releases its admission slot, as it does for a client that hangs up.
+once one send waits that long), the guard tells the proxy that the client has gone. The proxy then cancels
+the request on the gateway replica, which stops its engine work and releases its admission slot, as it does
+for a client that hangs up.
 
 Ray Serve 2.60 also lets any client switch off the proxy's end-to-end timeout (`x-request-timeout-seconds: 0`)
 and the cancelling of a request whose client hangs up (`x-request-disconnect-disabled: ?1`): a client could
@@ -97,8 +98,9 @@ class _GuardedStream:
             message = self._take_timeout(message)
         if self.timeout_s is None:
             return await self._send(message)
-        if self._watcher is not None:
-            return await self._send_until_cut(message)
+        if self._watcher is not None:  # a send that waits for a full socket ends when the watcher cuts the client
+            await self._unless_cut(self._send(message))
+            return
         try:
             async with asyncio.timeout(self.timeout_s):
                 await self._send(message)
@@ -117,10 +119,6 @@ class _GuardedStream:
             return True, waiting.result()
         waiting.cancel()
         return False, None
-
-    async def _send_until_cut(self, message: Message) -> None:
-        """A send that waits for a full socket ends when the watcher cuts the client."""
-        await self._unless_cut(self._send(message))
 
     async def receive(self) -> Message:
         """The client's next message; once the client is cut, the disconnect that makes the proxy cancel."""

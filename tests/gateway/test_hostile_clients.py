@@ -20,6 +20,7 @@ from ingress.delivery import Delivery
 from ingress.proxy_guard import STALL_HEADER, ProxyGuard
 from tests.helpers.gateway import serve_gateway
 from tests.helpers.live_server import live_server
+from tests.helpers.stalled_client import stalled_request
 
 # About 60 MB of the fake's PCM at speed 0.25: far more than a loopback socket's buffers (a few MB) hold.
 LONG_TEXT = "a a a a a a a a a. " * 2150
@@ -27,16 +28,10 @@ MAX_INPUT_CHARS = len(LONG_TEXT)
 
 
 def stalled_stream(port: int, source: str) -> socket.socket:
-    """A raw connection from `source` that asks for a long PCM stream and never reads it."""
-    connection = socket.socket()
-    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    connection.bind((source, 0))
-    connection.connect(("127.0.0.1", port))
-    body = json.dumps({"model": "kokoro", "input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm",
-                       "speed": 0.25})
-    connection.sendall(f"POST /v1/audio/speech HTTP/1.1\r\nHost: chorus\r\nContent-Type: application/json\r\n"
-                       f"Content-Length: {len(body)}\r\n\r\n{body}".encode())
-    return connection
+    """A connection from `source` that asks for a long PCM stream and never reads it."""
+    return stalled_request("127.0.0.1", port, "/v1/audio/speech", {
+        "model": "kokoro", "input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm", "speed": 0.25},
+        source=source)
 
 
 def until(condition, timeout_s: float) -> float:
@@ -146,7 +141,7 @@ def _reply_of(size: int, progress: list):
         delivery = Delivery.of(send)
         await send({"type": "http.response.start", "status": 200, "headers": []})  # chunked: the client
         # waits for the last chunk, so it is still connected when its progress is read
-        for offset in range(0, size, 1 << 16):
+        for _ in range(0, size, 1 << 16):
             try:
                 async with asyncio.timeout(0.5):
                     await send({"type": "http.response.body", "body": b"x" * (1 << 16), "more_body": True})

@@ -4,7 +4,6 @@ in-process; this shows that the proxy loads it and cuts the stream there."""
 
 from __future__ import annotations
 
-import json
 import re
 import socket
 import time
@@ -15,6 +14,7 @@ import pytest
 from ray import serve
 
 from tests.helpers.served import gateway_over_test_engines
+from tests.helpers.stalled_client import stalled_request
 
 STALL_TIMEOUT_S = 2
 LONG_TEXT = "The lighthouse keeper climbed the stairs and lit the lamp for the ships at sea. " * 40
@@ -32,16 +32,10 @@ def stalling(client, voice_library):
 
 
 def stalled_stream(base_url: str, tls_context) -> socket.socket:
-    """A TLS connection that asks for a long PCM stream and never reads it (a 4 KB receive buffer)."""
+    """A TLS connection that asks for a long PCM stream and never reads it."""
     address = urlsplit(base_url)
-    raw = socket.socket()
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    raw.connect((address.hostname, address.port))
-    connection = tls_context.wrap_socket(raw, server_hostname=address.hostname)
-    body = json.dumps({"input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm"})
-    connection.sendall(f"POST /stalling/v1/audio/speech HTTP/1.1\r\nHost: {address.netloc}\r\n"
-                       f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode())
-    return connection
+    return stalled_request(address.hostname, address.port, "/stalling/v1/audio/speech",
+                           {"input": LONG_TEXT, "voice": "jm_kumo", "response_format": "pcm"}, tls_context=tls_context)
 
 
 def stalled_streams_counted(metrics_port: int) -> float:
