@@ -31,14 +31,16 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python install/torchaudio_cpu.py
 	touch $(STAMP)
 
+# install/serve_local.py: Ray Serve's `serve run`, with the dashboard off (CHORUS_DASHBOARD=1 turns it on) and
+# Serve's control loop and metrics export at a pace for one machine.
 serve: install
-	$(BIN)/serve run serve_config.local.yaml
+	$(BIN)/python -m install.serve_local serve_config.local.yaml
 
 # The same embedded default over HTTPS on https://127.0.0.1:8443, for clients that only speak TLS (the
 # ElevenLabs SDK's WebSocket): install/local_tls.py makes a self-signed certificate in data/tls/ (clients
 # trust it with SSL_CERT_FILE=data/tls/cert.pem) and the config it serves, serve_config.local.yaml with TLS.
 serve-tls: install
-	config=$$($(BIN)/python install/local_tls.py) && $(BIN)/serve run "$$config"
+	config=$$($(BIN)/python install/local_tls.py) && $(BIN)/python -m install.serve_local "$$config"
 
 # The playground tests drive Debian's chromium through Playwright (no browser download from
 # Playwright's CDN); fonts-dejavu-core gives the headless screenshots real glyphs.

@@ -27,7 +27,7 @@ ROLES = [
     (re.compile(r"log_monitor\.py"), "Ray log monitor"),
     (re.compile(r"autoscaler/_private/monitor\.py"), "Ray autoscaler monitor"),
     (re.compile(r"ray::EmbeddedRedis|redis-server"), "Redis (the job queue)"),
-    (re.compile(r"bin/serve run"), "`serve run` (Ray's driver)"),
+    (re.compile(r"install\.serve_local|bin/serve run"), "`serve run` (Ray's driver)"),
     (re.compile(r"fastkokoro"), "fastkokoro (the peer)"),
 ]
 

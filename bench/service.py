@@ -1,4 +1,4 @@
-"""The embedded default service, run by `serve run` on a free local port for a benchmark."""
+"""The embedded default service, run as `make serve` runs it (install/serve_local.py) on a free local port for a benchmark."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def embedded_config(port: int) -> dict:
 
 
 class ServeRun:
-    """`serve run` of the embedded default config on a free port, for the length of a `with` block;
+    """`make serve`'s `serve run` of the embedded default config on a free port, for the length of a `with` block;
     Chatterbox and Conversion read `checkpoint_dir` when one is given, and Chatterbox gets
     `chatterbox_user_config` (its batch limits) when one is given; `gateway` overrides gateway settings."""
 
@@ -53,7 +53,7 @@ class ServeRun:
         self._config_file = tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=ROOT, prefix=".bench-config-")
         yaml.safe_dump(self.config, self._config_file)
         self._config_file.flush()
-        self._process = subprocess.Popen([str(Path(sys.executable).parent / "serve"), "run", self._config_file.name],
+        self._process = subprocess.Popen([sys.executable, "-m", "install.serve_local", self._config_file.name],
                                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             self._wait_healthy()

@@ -103,8 +103,10 @@ def _serve(config_path: str, address_file: str) -> None:
     from ray import serve
     from ray.serve.scripts import cli
 
+    from install.serve_local import start_ray
+
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # exit through ray's atexit shutdown
-    ray.init(address="local", namespace="serve", include_dashboard=False)
+    start_ray()  # as `make serve` starts it
     Path(address_file).write_text(ray.get_runtime_context().gcs_address)
     cli.main(["run", "--non-blocking", config_path], standalone_mode=False)
     sys.stdin.read()
@@ -195,6 +197,7 @@ class Server:
     home: Path  # the data root, and the directory the examples run in
     env: dict
     tmp: Path
+    process_id: int  # what `make serve` runs; Ray's processes are its descendants
 
 
 # curl on PATH for the examples: the real curl, with each request's arguments, status and (the start of)
@@ -283,7 +286,8 @@ def server(tmp_path_factory) -> Server:
         example_env = {**env, "PATH": f"{bin_dir}:{env['PATH']}", "README_REAL_CURL": shutil.which("curl")}
         _write_clip(home / "reference.wav", 8)
         _write_clip(home / "me.wav", 3)
-        yield Server(url, f"https://127.0.0.1:{relay.port}", address_file.read_text(), home, example_env, tmp)
+        yield Server(url, f"https://127.0.0.1:{relay.port}", address_file.read_text(), home, example_env, tmp,
+                     process.pid)
     finally:
         if relay is not None:
             relay.close()
@@ -476,6 +480,21 @@ def test_readme_example_runs_on_the_embedded_default(block, server):
         _run_bash(block, server)
     else:
         _run_python(block, server)
+
+
+def test_make_serve_starts_ray_at_one_machines_pace(server):
+    """install/serve_local.py: the dashboard's modules and web UI off, Serve's control loop every 0.5 s and its
+    metrics export every second, in every Ray process (what bench/results/kokoro_cpu.md's idle table measures)."""
+    import psutil
+
+    from install.serve_local import QUIET_SERVE_DEFAULTS
+
+    processes = psutil.Process(server.process_id).children(recursive=True)
+    commands = {p.pid: " ".join(p.cmdline()) for p in processes}
+    (dashboard,) = [c for c in commands.values() if "dashboard/dashboard.py" in c]
+    assert "--disable-frontend" in dashboard and "--modules-to-load=UsageStatsHead" in dashboard, dashboard
+    (controller,) = [p for p in processes if "ServeController" in commands[p.pid]]
+    assert QUIET_SERVE_DEFAULTS.items() <= controller.environ().items()
 
 
 def test_serve_tls_serves_the_embedded_default_with_only_tls_added(tmp_path):
