@@ -31,13 +31,13 @@ CLIENT_TEXT = TEXT_600[:300].rsplit(".", 1)[0] + "."
 
 
 @dataclass(frozen=True)
-class Speech:
+class Timing:
     first_audio_s: float
     wall_s: float
     audio_s: float
 
 
-async def speak(client: httpx.AsyncClient, text: str, speaker: dict, stream: bool) -> Speech:
+async def speak(client: httpx.AsyncClient, text: str, speaker: dict, stream: bool) -> Timing:
     """One request, read to its end: time to its first audio byte, total time, audio seconds."""
     start, first, size = time.perf_counter(), None, 0
     body = {"input": text, **speaker, "response_format": "pcm", "stream": stream}
@@ -47,7 +47,7 @@ async def speak(client: httpx.AsyncClient, text: str, speaker: dict, stream: boo
             if chunk and first is None:
                 first = time.perf_counter() - start
             size += len(chunk)
-    return Speech(first or 0.0, time.perf_counter() - start, size / 2 / RATE)
+    return Timing(first or 0.0, time.perf_counter() - start, size / 2 / RATE)
 
 
 async def together(client: httpx.AsyncClient, text: str, speaker: dict, streams: int) -> list[float]:
@@ -69,7 +69,7 @@ async def clients_for(client: httpx.AsyncClient, clients: int, seconds: float, t
     all their audio over the wall time until the last one finishes."""
     deadline = time.perf_counter() + seconds
 
-    async def one() -> list[Speech]:
+    async def one() -> list[Timing]:
         done = []
         while time.perf_counter() < deadline:
             done.append(await speak(client, text, speaker, stream=True))

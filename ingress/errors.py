@@ -1,7 +1,7 @@
 """Every error leaves the gateway in OpenAI's shape: {"error": {message, type, param, code}}.
 
-Errors from below (engines, the voice library, the operations core) are EngineErrors and keep
-their status, param and code; APIError is for what only HTTP knows (auth, capacity, content types).
+Errors from below (engines, the voice library, the operations core) are ground.errors' ServiceErrors
+and keep their status, param and code; APIError is for what only HTTP knows (auth, capacity, content types).
 """
 
 from __future__ import annotations

@@ -145,17 +145,17 @@ class KokoroDeployment:
             request = request.model_copy(update={"first_piece_max_tokens": self.settings.stream_first_piece_tokens})
         pieces = self.engine.plan(request)
         planned = await asyncio.to_thread(next, pieces, None)
-        job = asyncio.ensure_future(self._run(planned, due=arrived, opening=True))
+        render = asyncio.ensure_future(self._run(planned, due=arrived, opening=True))
         elapsed = 0.0
         try:
             while planned is not None:
                 following = await asyncio.to_thread(next, pieces, None)
-                rendered = await job
+                rendered = await render
                 words = shifted(rendered.words, elapsed)
                 elapsed += len(rendered.audio) / SAMPLE_RATE
                 if following is not None:
-                    job = asyncio.ensure_future(self._run(following, due=arrived + elapsed))
+                    render = asyncio.ensure_future(self._run(following, due=arrived + elapsed))
                 yield AudioChunk(rendered.audio, SAMPLE_RATE, planned.text, planned.index, len(planned.token_ids), words)
                 planned = following
         finally:
-            job.cancel()  # the client left: drop the piece that has not started
+            render.cancel()  # the client left: drop the piece that has not started

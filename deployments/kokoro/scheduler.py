@@ -39,7 +39,7 @@ class InferenceScheduler:
 
     @property
     def queued(self) -> int:
-        """Jobs waiting for a worker; a cancelled one stays in its heap until its turn, uncounted."""
+        """Renders waiting for a worker; a cancelled one stays in its heap until its turn, uncounted."""
         return sum(1 for heap in (self._openings, self._rest) for _, _, future, _, _ in heap if not future.done())
 
     async def run(self, due: float, function: Callable[..., Any], *args: Any, opening: bool = False) -> Any:
@@ -51,7 +51,7 @@ class InferenceScheduler:
         try:
             return await future  # cancelling this drops the render if it has not started
         finally:
-            # Jobs start when others finish (dispatched before this resumes) or leave when cancelled.
+            # Renders start when others finish (dispatched before this resumes) or leave when cancelled.
             metrics.report_queue_depth(self.queued)
 
     def _next_render(self) -> tuple[Lane, PendingRender] | None:

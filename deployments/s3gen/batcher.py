@@ -46,49 +46,49 @@ class S3GenItem:
 
     @property
     def frames(self) -> int:
-        """Mel frames the decoder runs for this job: two a token, the reference's prompt tokens included."""
+        """Mel frames the decoder runs for this item: two a token, the reference's prompt tokens included."""
         return 2 * (self.reference["prompt_token"].shape[-1] + self.tokens.shape[-1])
 
 
-def _encode(s3gen, jobs: list[S3GenItem]) -> tuple[torch.Tensor, list[int]]:
-    """The decoder's mu for every job, (batch, 80, longest) and zero past each job's own frames, and
-    each job's frame count. Each job's prompt tokens go before its own; the encoder masks attention by
-    length (as the package batches it), and every job, alone or not, is followed by at least
+def _encode(s3gen, items: list[S3GenItem]) -> tuple[torch.Tensor, list[int]]:
+    """The decoder's mu for every item, (batch, 80, longest) and zero past each item's own frames, and
+    each item's frame count. Each item's prompt tokens go before its own; the encoder masks attention by
+    length (as the package batches it), and every item, alone or not, is followed by at least
     `pre_lookahead_len` masked positions, all that its last frames see of what follows."""
     flow, device = s3gen.flow, s3gen.device
-    tokens = [torch.cat([job.reference["prompt_token"].to(device).long()[0], job.tokens.to(device).long()])
-              for job in jobs]
-    lengths = torch.tensor([len(item) for item in tokens], device=device)
-    padded = torch.zeros(len(jobs), max(map(len, tokens)) + flow.pre_lookahead_len, dtype=torch.long, device=device)
-    for i, item in enumerate(tokens):
-        padded[i, :len(item)] = item
+    tokens = [torch.cat([item.reference["prompt_token"].to(device).long()[0], item.tokens.to(device).long()])
+              for item in items]
+    lengths = torch.tensor([len(row) for row in tokens], device=device)
+    padded = torch.zeros(len(items), max(map(len, tokens)) + flow.pre_lookahead_len, dtype=torch.long, device=device)
+    for i, row in enumerate(tokens):
+        padded[i, :len(row)] = row
     present = (torch.arange(padded.shape[1], device=device) < lengths[:, None]).unsqueeze(-1)
     hidden, _ = flow.encoder(flow.input_embedding(padded) * present.to(s3gen.dtype), lengths)
     mu = flow.encoder_proj(hidden).transpose(1, 2)
-    frames = [job.frames for job in jobs]
+    frames = [item.frames for item in items]
     for i, length in enumerate(frames):
         mu[i, :, length:] = 0
     return mu, frames
 
 
-def render(s3gen, jobs: list[S3GenItem], steps: int = CFM_STEPS) -> list[np.ndarray]:
-    """Float32 mono audio at 24 kHz for each job, in order; `steps` Euler steps of the CFM decoder."""
+def render(s3gen, items: list[S3GenItem], steps: int = CFM_STEPS) -> list[np.ndarray]:
+    """Float32 mono audio at 24 kHz for each item, in order; `steps` Euler steps of the CFM decoder."""
     device, dtype, flow = s3gen.device, s3gen.dtype, s3gen.flow
     with torch.inference_mode():
-        mu, frames = _encode(s3gen, jobs)
+        mu, frames = _encode(s3gen, items)
         cond = torch.zeros_like(mu)
         noise = torch.zeros_like(mu)
-        mask = torch.zeros(len(jobs), 1, mu.shape[2], device=device, dtype=dtype)
+        mask = torch.zeros(len(items), 1, mu.shape[2], device=device, dtype=dtype)
         prompts = []
-        for i, (job, length) in enumerate(zip(jobs, frames)):
-            prompt_feat = job.reference["prompt_feat"].to(device=device, dtype=dtype)[0]  # (frames, 80)
+        for i, (item, length) in enumerate(zip(items, frames)):
+            prompt_feat = item.reference["prompt_feat"].to(device=device, dtype=dtype)[0]  # (frames, 80)
             prompts.append(len(prompt_feat))
             cond[i, :, :len(prompt_feat)] = prompt_feat.transpose(0, 1)
             mask[i, :, :length] = 1
-            generator = torch.Generator(device=device).manual_seed(job.seed)
+            generator = torch.Generator(device=device).manual_seed(item.seed)
             noise[i, :, :length] = torch.randn(80, length, generator=generator, device=device, dtype=dtype)
-        embeddings = torch.cat([torch.atleast_2d(job.reference["embedding"].to(device=device, dtype=dtype))
-                                for job in jobs])
+        embeddings = torch.cat([torch.atleast_2d(item.reference["embedding"].to(device=device, dtype=dtype))
+                                for item in items])
         speakers = flow.spk_embed_affine_layer(F.normalize(embeddings, dim=1))
         decoder = flow.decoder
         t_span = torch.linspace(0, 1, steps + 1, device=device, dtype=dtype)
@@ -99,7 +99,7 @@ def render(s3gen, jobs: list[S3GenItem], steps: int = CFM_STEPS) -> list[np.ndar
                 t_span = 1 - torch.cos(t_span * 0.5 * torch.pi)
             mels = decoder.solve_euler(noise, t_span=t_span, mu=mu, mask=mask, spks=speakers, cond=cond)
         return _vocode(s3gen, [mels[i, :, prompt:length] for i, (prompt, length) in enumerate(zip(prompts, frames))],
-                       [job.seed for job in jobs])
+                       [item.seed for item in items])
 
 
 def _meanflow_euler(estimator, x: torch.Tensor, t_span: torch.Tensor, **inputs) -> torch.Tensor:

@@ -52,7 +52,7 @@ logger = logging.getLogger("ray.serve")
 CLOSE_NORMAL, CLOSE_POLICY_VIOLATION, CLOSE_SERVER_ERROR, CLOSE_TRY_AGAIN_LATER = 1000, 1008, 1011, 1013
 LOOKAHEAD = 2  # requests in flight per socket: the one being sent and the next one
 TIMESTAMPS_PARAM = "return_timestamps"  # what Kokoro names when its backend reports no word timings
-_END = object()  # a job's last queue item
+_END = object()  # an utterance's last queue item
 
 
 class Refusal(Exception):
@@ -126,7 +126,7 @@ class StreamInputSession:
         self.room = asyncio.Event()  # set while pending text is within the limit: the receiver reads on
         self.room.set()
         self.slots = asyncio.Semaphore(LOOKAHEAD)
-        self.jobs: asyncio.Queue[_Utterance | None] = asyncio.Queue()
+        self.utterances: asyncio.Queue[_Utterance | None] = asyncio.Queue()  # in the order they are sent
         self.started: list[_Utterance] = []
         self.tasks: list[asyncio.Task] = []
         self.engine: Engine | None = None
@@ -185,7 +185,7 @@ class StreamInputSession:
         if first.voice_settings is not None and first.voice_settings.speed is not None:
             self.speed = first.voice_settings.speed
         receiver = asyncio.create_task(self._receive(first))
-        starter = asyncio.create_task(self._start_jobs())
+        starter = asyncio.create_task(self._start_utterances())
         sender = asyncio.create_task(self._send())
         self.tasks += [receiver, starter, sender]
         waiting = {receiver, starter, sender}
@@ -196,7 +196,7 @@ class StreamInputSession:
 
     async def _stop(self) -> None:
         """Cancel every task of this socket; a cancelled synthesis task closes its engine stream."""
-        tasks = [*self.tasks, *(job.task for job in self.started if job.task is not None)]
+        tasks = [*self.tasks, *(utterance.task for utterance in self.started if utterance.task is not None)]
         for task in tasks:
             task.cancel()
         if tasks:
@@ -294,7 +294,7 @@ class StreamInputSession:
 
     # -- synthesis ---------------------------------------------------------------------------------
 
-    async def _start_jobs(self) -> None:
+    async def _start_utterances(self) -> None:
         """Each complete sentence goes to the engine at once, while a slot is free; whatever piled up while
         none was free goes as one request (up to the text limit)."""
         while True:
@@ -303,12 +303,12 @@ class StreamInputSession:
                 self.ready.clear()
                 await self.ready.wait()
             if not self.pending:
-                self.jobs.put_nowait(None)
+                self.utterances.put_nowait(None)
                 return
-            job = _Utterance(self._take_pending())
-            job.task = asyncio.create_task(self._synthesize(job))
-            self.started.append(job)
-            self.jobs.put_nowait(job)
+            utterance = _Utterance(self._take_pending())
+            utterance.task = asyncio.create_task(self._synthesize(utterance))
+            self.started.append(utterance)
+            self.utterances.put_nowait(utterance)
 
     def _take_pending(self) -> str:
         parts, size = [], 0
@@ -320,17 +320,17 @@ class StreamInputSession:
             self.room.set()
         return "".join(parts).strip()
 
-    async def _synthesize(self, job: _Utterance) -> None:
+    async def _synthesize(self, utterance: _Utterance) -> None:
         """One request to the engine, holding one of the replica's request slots while it renders."""
         try:
             async with self.service.admission.synthesis():
-                speech = await self._speak(job.text)
+                speech = await self._speak(utterance.text)
                 async with contextlib.aclosing(speech.chunks) as chunks:
                     async for chunk in chunks:
-                        job.chunks.put_nowait(chunk)
-            job.chunks.put_nowait(_END)
+                        utterance.chunks.put_nowait(chunk)
+            utterance.chunks.put_nowait(_END)
         except Exception as error:  # noqa: BLE001 -- handed to the sender, which reports it; cancellation is no Exception
-            job.chunks.put_nowait(error)
+            utterance.chunks.put_nowait(error)
 
     async def _speak(self, text: str) -> Speech:
         service = self.service
@@ -360,7 +360,7 @@ class StreamInputSession:
             await self._send_json(message)
 
     async def _chunks_in_order(self) -> AsyncIterator[AudioChunk]:
-        while (utterance := await self.jobs.get()) is not None:
+        while (utterance := await self.utterances.get()) is not None:
             try:
                 while (item := await utterance.chunks.get()) is not _END:
                     if isinstance(item, BaseException):
