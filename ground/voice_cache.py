@@ -42,10 +42,6 @@ class VoiceCache(Generic[V]):
             self.put(key, value)
         return value
 
-    @property
-    def total_bytes(self) -> int:
-        return self._entries.currsize
-
     def __contains__(self, key: str) -> bool:
         with self._lock:
             return key in self._entries

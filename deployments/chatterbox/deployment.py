@@ -56,10 +56,6 @@ class ChatterboxDeployment(S3GenDeploymentShell):
     def _engine(self, settings: ChatterboxSettings) -> ChatterboxEngine:
         return ChatterboxEngine(settings)
 
-    async def batching(self) -> ChatterboxLimits | None:
-        """The batch limits in force (None when the engine is unavailable)."""
-        return self.engine.t3_batcher.limits if self.engine.available else None
-
     async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
         """The prepared voice (serialized conditionals) for a reference clip, ready to store in the library."""
         return await asyncio.to_thread(self.engine.prepare_voice, reference.samples, reference.sample_rate,

@@ -84,6 +84,7 @@ class T3Batcher(BatchLoop[T3Stream, list]):
 
     @property
     def live_rows(self) -> int:
+        """Cache rows the streams in the batch hold: one a stream, two a guided one."""
         return self._cache.rows
 
     @property
@@ -126,7 +127,7 @@ class T3Batcher(BatchLoop[T3Stream, list]):
     def _admissible(self) -> list[tuple[T3Stream, Future]]:
         """Waiting streams that fit now, in arrival order (called under the lock)."""
         admitted = []
-        rows = self._cache.rows
+        rows = self.live_rows
         columns = max((live.reserved for live in self._live), default=0)
         budget = self._limits.kv_cache_tokens
         while self._waiting:
@@ -157,16 +158,16 @@ class T3Batcher(BatchLoop[T3Stream, list]):
         logits, keys, values = self._decoder.prefill(stream.prompt)
         live = _Live(stream, future, StreamDraws(logits.shape[-1], self._t3.hp.start_speech_token, stream.seed,
                                                  logits.device), cap, tokens + cap, tokens)
-        self._cache.reserve(self._cache.rows + len(logits), live.reserved)
+        self._cache.reserve(self.live_rows + len(logits), live.reserved)
         live.rows = list(self._cache.add(keys, values))
         self._live.append(live)
-        self.peak_rows = max(self.peak_rows, self._cache.rows)
+        self.peak_rows = max(self.peak_rows, self.live_rows)
         (first,) = self._sample([live], logits[:1], logits[-1:])
         if self._record(live, first):
             self._leave([live])
 
     def _step(self) -> None:
-        rows = self._cache.rows
+        rows = self.live_rows
         last = torch.zeros(rows, dtype=torch.long)
         positions = torch.zeros(rows, 1, dtype=torch.long)
         speech_index = torch.zeros(rows, dtype=torch.long)

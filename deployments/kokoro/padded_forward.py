@@ -105,20 +105,6 @@ def forward_batch(
     return [Synthesis(a.float().cpu(), dur.cpu()) for a, dur in zip(audio, text.durations)]
 
 
-@torch.no_grad()
-def predict_durations(
-    model, input_ids: Sequence[Sequence[int]], ref_s: Tensor, speeds: Sequence[float], rounded: bool = True
-) -> list[Tensor]:
-    """Per-token durations (in duration units) for a batch, without synthesizing audio.
-
-    rounded=False gives the model's continuous prediction, before rounding and the floor of one unit.
-    """
-    if not input_ids:
-        return []
-    text = _text_side(model, input_ids, ref_s, speeds)
-    return [dur.cpu() for dur in (text.durations if rounded else text.continuous)]
-
-
 @dataclass
 class _Text:
     tokens: Tensor  # [B, N] padded token ids
@@ -128,7 +114,6 @@ class _Text:
     timbre: Tensor  # [B, 128] decoder half of ref_s
     d: Tensor  # [B, N, hidden + style] duration encoder output
     durations: list[Tensor]  # per item, one per token
-    continuous: list[Tensor]  # the same before rounding
 
 
 def _text_side(model, input_ids: Sequence[Sequence[int]], ref_s: Tensor, speeds: Sequence[float]) -> _Text:
@@ -153,9 +138,8 @@ def _text_side(model, input_ids: Sequence[Sequence[int]], ref_s: Tensor, speeds:
     d = model.predictor.text_encoder(d_en, style, lengths, mask)
     x = _lstm(model.predictor.lstm, d, lengths)
     duration = torch.sigmoid(model.predictor.duration_proj(x)).sum(dim=-1) / speed.unsqueeze(1)
-    continuous = [duration[i, :n] for i, n in enumerate(lengths.tolist())]
-    durations = [torch.round(c).clamp(min=1).long() for c in continuous]
-    return _Text(tokens, lengths, mask, style, timbre, d, durations, continuous)
+    durations = [torch.round(duration[i, :n]).clamp(min=1).long() for i, n in enumerate(lengths.tolist())]
+    return _Text(tokens, lengths, mask, style, timbre, d, durations)
 
 
 def frame_mask(lengths: Tensor, total: int, device: torch.device, dtype: torch.dtype = torch.float32) -> Tensor | None:

@@ -93,9 +93,6 @@ class CheckpointEngine:
         limits = self.s3gen_batcher.limits
         return {"s3gen_items_per_pass": limits.s3gen_max_batch, "s3gen_frames_per_pass": limits.s3gen_max_batch_frames}
 
-    def health(self) -> dict:
-        return {"available": self.available, "reason": self.reason, "device": self.device}
-
     def _ready(self):
         if self._model is None:
             raise EngineUnavailable(f"{self.service_name} is unavailable: {self.reason}")

@@ -74,7 +74,7 @@ def test_the_crossfade_has_no_step_between_different_pieces():
 
 def test_without_a_checkpoint_the_engine_is_unavailable_with_its_reason(tmp_path):
     engine = ConversionEngine(ConversionSettings())
-    assert engine.health() == {"available": False, "reason": engine.reason, "device": None}
+    assert not engine.available and engine.device is None
     assert "checkpoint" in engine.reason
     calls = [
         lambda: engine.convert(np.zeros(16_000, np.float32), 16_000, {}),

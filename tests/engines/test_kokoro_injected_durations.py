@@ -13,6 +13,7 @@ import torch
 from bench.gpu import kokoro as gpu_kokoro
 from bench.gpu.kokoro_inputs import benchmark_items, duration_session, onnx_durations
 from deployments.kokoro import padded_forward, torch_weights, weights
+from tests.helpers import kokoro_durations
 
 SAMPLES_PER_UNIT = 600
 
@@ -34,7 +35,8 @@ def inputs(items):
 
 
 def test_carried_durations_are_the_real_models(items, real_model):
-    continuous = padded_forward.predict_durations(real_model, *inputs(items), rounded=False)
+    continuous = [kokoro_durations.continuous(real_model, [0, *item.token_ids, 0], item.style, item.speed)
+                  for item in items]
     carried = [torch.tensor(item.durations, dtype=torch.float32) for item in items]
     for prediction, durations in zip(continuous, carried, strict=True):
         # The int8 export and the float conversion may round a token sitting on x.5 apart, never more.
@@ -44,12 +46,11 @@ def test_carried_durations_are_the_real_models(items, real_model):
 
 def test_injected_durations_render_exactly_the_carried_frames(items, real_model):
     ids, styles, speeds = inputs(items)
-    own = padded_forward.predict_durations(real_model, ids, styles, speeds)
     plain = padded_forward.forward_batch(real_model, ids, styles, speeds, seeds=[0, 0])
     original_head = real_model.predictor.duration_proj
     try:
         head = gpu_kokoro.inject(real_model)
-        head.set([d.tolist() for d in own], speeds)
+        head.set([alone.durations.tolist() for alone in plain], speeds)  # the model's own prediction
         same = padded_forward.forward_batch(real_model, ids, styles, speeds, seeds=[0, 0])
         head.set([item.durations for item in items], speeds)
         carried = padded_forward.forward_batch(real_model, ids, styles, speeds, seeds=[0, 0])
@@ -65,9 +66,9 @@ def test_injected_durations_render_exactly_the_carried_frames(items, real_model)
 
 def test_injection_overrides_a_random_model(items):
     backend = gpu_kokoro.random_backend(torch_weights.kmodel_config(), "cpu", half=False)
-    ids, styles, speeds = inputs(items)
-    own = padded_forward.predict_durations(backend.model, ids, styles, speeds)
-    assert [d.tolist() for d in own] != [item.durations for item in items]
+    own = [kokoro_durations.rounded(backend.model, [0, *item.token_ids, 0], item.style, item.speed).tolist()
+           for item in items]
+    assert own != [item.durations for item in items]
     renderer = gpu_kokoro.Renderer(backend, items)
     assert renderer.render(items) == pytest.approx(gpu_kokoro.audio_seconds(items, SAMPLES_PER_UNIT))
 

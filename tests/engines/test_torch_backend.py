@@ -19,9 +19,10 @@ import onnx
 import onnxruntime
 import torch
 
-from deployments.kokoro import padded_forward, torch_weights, weights
+from deployments.kokoro import torch_weights, weights
 from deployments.kokoro.protocol import SAMPLE_RATE
 from deployments.kokoro.torch_backend import TimedAudio, TorchBackend
+from tests.helpers import kokoro_durations
 from tests.helpers.audio import spectral_magnitudes
 
 # Japanese and English phonemes of three lengths, each with its own voice and speed.
@@ -147,16 +148,15 @@ def test_matches_the_onnx_model(singles: list[TimedAudio], onnx_results) -> None
     assert correlation(np.log(actual + 1e-4), np.log(expected + 1e-4)) > 0.9
 
 
-def test_durations_track_the_onnx_model(backend: TorchBackend, onnx_results, items) -> None:
+def test_durations_track_the_onnx_model(backend: TorchBackend, singles: list[TimedAudio], onnx_results,
+                                       items) -> None:
     """float32 against int8 (whose activations are quantized too): a token whose continuous
     duration lies near a rounding boundary can round the other way, by one unit."""
-    for (ids, style, speed), (_, onnx_durations, onnx_continuous) in zip(items, onnx_results):
-        input_ids, styles = [[0, *ids, 0]], torch.from_numpy(style).reshape(1, 256)
-        (continuous,) = padded_forward.predict_durations(backend.model, input_ids, styles, [speed], rounded=False)
-        (durations,) = padded_forward.predict_durations(backend.model, input_ids, styles, [speed])
+    for (ids, style, speed), single, (_, onnx_durations, onnx_continuous) in zip(items, singles, onnx_results):
+        continuous = kokoro_durations.continuous(backend.model, [0, *ids, 0], style, speed)
         assert np.max(np.abs(continuous.numpy() - onnx_continuous)) < 0.5
-        differing = durations.numpy() != onnx_durations
-        assert np.all(np.abs(durations.numpy() - onnx_durations) <= 1) and differing.mean() <= 0.1
+        differing = single.durations != onnx_durations
+        assert np.all(np.abs(single.durations - onnx_durations) <= 1) and differing.mean() <= 0.1
 
 
 @pytest.mark.parametrize("decoder_batch", [64, 2])
@@ -205,9 +205,8 @@ def test_token_timing(backend: TorchBackend, singles: list[TimedAudio], items) -
     assert spans.shape == (len(ids), 2)
     assert np.all(np.diff(spans[:, 0]) > 0) and np.allclose(spans[1:, 0], spans[:-1, 1])
     assert spans[-1, 1] < len(result.audio) / SAMPLE_RATE  # the trailing boundary token comes after
-    (predicted,) = padded_forward.predict_durations(backend.model, [[0, *ids, 0]], torch.from_numpy(
-        np.asarray(style, dtype=np.float32).reshape(1, 256)), [speed])
-    np.testing.assert_array_equal(predicted.numpy(), result.durations)  # durations alone, without audio
+    predicted = kokoro_durations.rounded(backend.model, [0, *ids, 0], style, speed)
+    np.testing.assert_array_equal(predicted.numpy(), result.durations)  # the model's own, without audio
 
 
 def test_half_precision_decoder(cache_dir: Path, singles: list[TimedAudio], items) -> None:

@@ -24,11 +24,13 @@ def test_the_byte_budget_holds():
     cache = VoiceCache(max_bytes=10, size_of=len)
     cache.put("a", b"xxxx")
     cache.put("b", b"xxxx")
-    assert cache.total_bytes == 8 and len(cache) == 2
+    assert "a" in cache and "b" in cache and len(cache) == 2
     cache.put("c", b"xxxxxx")  # 14 bytes: a goes
-    assert "a" not in cache and cache.total_bytes == 10 and len(cache) == 2
+    assert "a" not in cache and "b" in cache and "c" in cache and len(cache) == 2
     cache.put("b", b"x")  # a new value under a key frees the old one's bytes
-    assert cache.get("b") == b"x" and cache.total_bytes == 7
+    assert cache.get("b") == b"x"
+    cache.put("d", b"xxx")  # fits beside b and c (10 bytes) only if b's old 4 bytes were freed
+    assert all(key in cache for key in "bcd") and len(cache) == 3
 
 
 def test_a_value_larger_than_the_budget_is_not_cached():
@@ -36,7 +38,9 @@ def test_a_value_larger_than_the_budget_is_not_cached():
     cache.put("a", b"xxxx")
     cache.put("big", b"x" * 11)
     assert "big" not in cache and cache.get("big") is None
-    assert "a" in cache and cache.total_bytes == 4
+    assert "a" in cache and len(cache) == 1
+    cache.put("b", b"x" * 6)  # fits beside a (10 bytes) only if the refused value took no room
+    assert "a" in cache and "b" in cache
     loads = []
     assert cache.get_or_load("big", lambda: loads.append(1) or b"x" * 11) == b"x" * 11
     assert cache.get_or_load("big", lambda: loads.append(1) or b"x" * 11) == b"x" * 11
@@ -47,7 +51,9 @@ def test_an_oversized_value_drops_the_older_value_under_its_key():
     cache = VoiceCache(max_bytes=10, size_of=len)
     cache.put("a", b"xxxx")
     cache.put("a", b"x" * 11)
-    assert "a" not in cache and cache.total_bytes == 0
+    assert "a" not in cache and len(cache) == 0
+    cache.put("b", b"x" * 10)  # the whole budget is free again
+    assert "b" in cache
 
 
 def test_a_zero_budget_caches_nothing():
@@ -73,8 +79,12 @@ def test_concurrent_get_or_load_from_threads():
     with ThreadPoolExecutor(max_workers=16) as pool:
         results = list(pool.map(lambda key: cache.get_or_load(key, load(key)), keys))
     assert results == [key.encode() * 4 for key in keys]  # every caller gets its own key's voice
-    assert cache.total_bytes <= 40 and len(cache) <= 5
-    assert cache.total_bytes == 8 * len(cache)
+    assert len(cache) <= 5  # 40 bytes hold five 8-byte voices
+    # The byte count survived the threads: five fresh voices fit, no more, no fewer.
+    fresh = [f"fresh{n}" for n in range(5)]
+    for key in fresh:
+        cache.put(key, b"x" * 8)
+    assert all(key in cache for key in fresh) and len(cache) == 5
     assert len(loads) < len(keys)  # hits happened
 
 
