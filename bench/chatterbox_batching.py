@@ -69,10 +69,8 @@ def served_limits(model: str) -> ChatterboxLimits:
 
 def default_sampling(model: str) -> Sampling:
     """The model's default sampling, as deployments.chatterbox.model turns its parameters into a Sampling."""
-    params = CHATTERBOX_MODELS[model].defaults
-    return Sampling(cfg_weight=params.cfg_weight, temperature=params.temperature,
-                    repetition_penalty=params.repetition_penalty, min_p=params.min_p, top_p=params.top_p,
-                    top_k=params.top_k, penalty_last=model == TURBO)
+    spec = CHATTERBOX_MODELS[model]
+    return Sampling.of(spec.defaults, spec, penalty_last=model == TURBO)
 
 
 def prompt_length(t3, text_tokens: int) -> int:

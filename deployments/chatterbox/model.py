@@ -120,9 +120,7 @@ class ChatterboxModel:
             if params.cfg_weight > 0:
                 rows.append(torch.cat([cond, text_positions.expand_as(text), start, start], dim=1))
             prompt = torch.cat(rows)
-        sampling = Sampling(cfg_weight=params.cfg_weight, temperature=params.temperature,
-                            repetition_penalty=params.repetition_penalty, min_p=params.min_p, top_p=params.top_p)
-        return T3Stream(prompt, sampling, seed)
+        return T3Stream(prompt, Sampling.of(params, self.spec), seed)
 
     def speech_tokens(self, t3_tokens: torch.Tensor) -> torch.Tensor:
         """The tokens S3Gen can speak, of what T3 produced."""
@@ -179,9 +177,7 @@ class TurboModel(ChatterboxModel):
             text = t3.text_emb(text_tokens.to(self.device))
             start = t3.speech_emb(torch.tensor([[t3.hp.start_speech_token]], device=self.device))
             prompt = torch.cat([cond, text, start], dim=1)
-        sampling = Sampling(cfg_weight=0, temperature=params.temperature, repetition_penalty=params.repetition_penalty,
-                            min_p=0, top_p=params.top_p, top_k=params.top_k, penalty_last=True)
-        return T3Stream(prompt, sampling, seed)
+        return T3Stream(prompt, Sampling.of(params, self.spec, penalty_last=True), seed)
 
     def speech_tokens(self, t3_tokens: torch.Tensor) -> torch.Tensor:
         # As ChatterboxTurboTTS.generate: S3Gen's tokens only, then a little silence so that the end is not clipped.

@@ -29,6 +29,7 @@ TopK = Annotated[int, Field(ge=0, le=1000, description="Top-k sampling: keep the
                             "off."), Integral]
 ChunkSize = Annotated[int, Field(ge=1, le=100, description="Words per generated chunk (the streaming unit); "
                                  "unset: the deployment's default."), Integral]
+NoWatermark = Annotated[bool, Field(description="Skip the Perth watermark that marks the audio as generated.")]
 
 
 class ChatterboxParams(BaseModel):
@@ -43,7 +44,7 @@ class ChatterboxParams(BaseModel):
     top_k: TopK = 0
     seed: Seed | None = None
     chunk_size: ChunkSize | None = None
-    no_watermark: bool = Field(False, description="Skip the Perth watermark that marks the audio as generated.")
+    no_watermark: NoWatermark = False
 
 
 CHATTERBOX_DEFAULTS = ChatterboxParams()

@@ -18,16 +18,28 @@ from dataclasses import dataclass
 
 import torch
 
+from deployments.chatterbox.protocol import CHATTERBOX_DEFAULTS, ChatterboxModelSpec, ChatterboxParams
+
+# The value at which a step changes nothing, for the steps a model does not take.
+NEUTRAL = {"cfg_weight": 0.0, "temperature": 1.0, "repetition_penalty": 1.0, "min_p": 0.0, "top_p": 1.0, "top_k": 0}
+
 
 @dataclass(frozen=True)
 class Sampling:
-    cfg_weight: float = 0.5
-    temperature: float = 0.8
-    repetition_penalty: float = 1.2
-    min_p: float = 0.05
-    top_p: float = 1.0
-    top_k: int = 0  # 0: off
+    # The defaults are the original model's (ChatterboxParams), not a second copy of them.
+    cfg_weight: float = CHATTERBOX_DEFAULTS.cfg_weight
+    temperature: float = CHATTERBOX_DEFAULTS.temperature
+    repetition_penalty: float = CHATTERBOX_DEFAULTS.repetition_penalty
+    min_p: float = CHATTERBOX_DEFAULTS.min_p
+    top_p: float = CHATTERBOX_DEFAULTS.top_p
+    top_k: int = CHATTERBOX_DEFAULTS.top_k  # 0: off
     penalty_last: bool = False  # Turbo's order: the penalty after the warpers
+
+    @classmethod
+    def of(cls, params: ChatterboxParams, spec: ChatterboxModelSpec, penalty_last: bool = False) -> Sampling:
+        """How `spec`'s model samples with `params`: a field the model does not use is at its neutral value."""
+        return cls(**{name: getattr(params, name) if name in spec.uses else neutral
+                      for name, neutral in NEUTRAL.items()}, penalty_last=penalty_last)
 
 
 class StreamDraws:

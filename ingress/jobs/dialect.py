@@ -20,6 +20,7 @@ import numpy as np
 
 from audio.output import AudioOutput
 from audio.uploads import AudioUpload
+from deployments.chatterbox.protocol import ChatterboxParams
 from deployments.conversion.protocol import ConvertedPiece
 from ground.errors import ServiceError, is_final
 from ground.replies import AudioChunk
@@ -101,14 +102,15 @@ class JobDialect:
             raise JobFailed(f"Invalid value for 'text': {len(request.text)} characters; "
                             f"the limit is {self.settings.max_text_chars}")
         by_id = request.voice_id is not None
-        params = {name: getattr(request, name) for name in ("exaggeration", "cfg_weight", "temperature", "seed",
-                                                            "chunk_size") if getattr(request, name) is not None}
+        # Every ChatterboxParams field is a field of the job too (an added one fails here until it is).
+        params = {name: getattr(request, name) for name in ChatterboxParams.model_fields
+                  if getattr(request, name) is not None}
         engine = request.model or ("chatterbox" if request.mode == "streaming_voice_cloning" else None)
         speak = SpeakRequest(
             text=request.text, engine=engine, voice=request.voice_id if by_id else request.voice_name,
             voice_by_id=by_id, voice_param="voice_id" if by_id else "voice_name",
             reference_audio=AudioUpload(request.reference_audio, "reference_audio") if request.reference_audio else None,
-            language=request.language, chatterbox_params=params,
+            speed=request.speed, lang_code=request.lang_code, language=request.language, chatterbox_params=params,
             max_reference_duration_sec=request.max_reference_duration_sec)
         if request.mode == "basic":
             spoken = await self.operations.speech.synthesize(speak)
@@ -169,7 +171,7 @@ class JobDialect:
             max_reference_duration_sec=request.max_reference_duration_sec,
             max_input_s=self.settings.max_conversion_input_s), on_piece=partial(self._piece_done, control=control))
         result = converted.result
-        encoded, rate = encoded_wav(result.audio, result.sample_rate)
+        encoded, rate = encoded_wav(result.audio, result.sample_rate, request.sample_rate)
         return ConvertedAudio(audio=encoded, sample_rate=rate, duration=round(len(result.audio) / result.sample_rate, 2),
                               model="s3gen", operation=request.operation,
                               input_duration=round(converted.input_duration, 2), transfer_info=converted.transfer_info)

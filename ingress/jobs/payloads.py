@@ -11,16 +11,24 @@ from typing import Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError
 
 from audio.formats import OutputRate
+from audio.processing import Normalization
 from deployments.chatterbox.protocol import (
     CfgWeight,
     ChunkSize,
     Exaggeration,
     Language,
+    MinP,
+    NoWatermark,
+    RepetitionPenalty,
     Seed,
     Temperature,
+    TopK,
+    TopP,
 )
+from deployments.kokoro.protocol import LangCode, Speed
 from deployments.s3gen.protocol import ReferenceSeconds
 from ground.errors import describe_validation_error
+from ingress.text_fields import SpokenText
 from operations.conversion import TransferInfo, TransferMode
 from operations.speech import Engine
 from stores.voice_library import Description, Gender, VoiceName
@@ -37,23 +45,31 @@ class TtsRequest(BaseModel):
 
     operation: Literal["tts"]
     mode: TtsMode = Field(description="basic, streaming, or streaming_voice_cloning (Chatterbox).")
-    text: str = Field(min_length=1, description="Text to speak.")
+    text: SpokenText = Field(description="Text to speak.")
     voice_name: str | None = Field(None, description="A voice from list_local_voices (its speaker_name).")
     voice_id: str | None = Field(None, description="A voice by its voice_id, instead of voice_name.")
     sample_rate: OutputRate = 24_000
-    audio_normalization: Literal["peak", "rms"] | None = Field(None, description="peak, rms, or none.")
+    audio_normalization: Normalization | None = Field(None, description="peak, rms, or none.")
     reference_audio: str | None = Field(None, description="Base64 audio to clone a voice from (Chatterbox).")
     max_reference_duration_sec: ReferenceSeconds | None = None
-    chunk_size: ChunkSize | None = None
     # Chorus's extensions: which model speaks (unset: the voice decides, and streaming_voice_cloning is the original
     # Chatterbox), and Chatterbox Multilingual's language.
     model: Engine | None = Field(None, description="kokoro, chatterbox, chatterbox-turbo or chatterbox-multilingual.")
     language: Language | None = None
+    # Kokoro's, as /v1/audio/speech takes them.
+    speed: Speed = 1.0
+    lang_code: LangCode = "a"
     # Chatterbox's generation parameters, with its bounds; unset: the model's defaults (Kokoro splits at sentences).
     exaggeration: Exaggeration | None = None
     cfg_weight: CfgWeight | None = None
     temperature: Temperature | None = None
+    repetition_penalty: RepetitionPenalty | None = None
+    min_p: MinP | None = None
+    top_p: TopP | None = None
+    top_k: TopK | None = None
     seed: Seed | None = None
+    chunk_size: ChunkSize | None = None
+    no_watermark: NoWatermark = False
     print_metrics: bool = Field(True, description="Accepted for compatibility.")
 
 
@@ -72,7 +88,7 @@ class VoiceCloningRequest(BaseModel):
     voice_description: Description = Field("", description="Free text about the voice.")
     gender: Gender = Field("unknown", description="male, female, neutral or unknown (counted in list_local_voices).")
     save_to_library: bool = Field(True, description="Store the voice for later tts jobs.")
-    max_reference_duration_sec: ReferenceSeconds = 30
+    max_reference_duration_sec: ReferenceSeconds | None = None  # unset: the deployment's cap, as on /v1/voices
 
 
 class ConversionJobRequest(BaseModel):
@@ -88,8 +104,9 @@ class ConversionJobRequest(BaseModel):
     voice_id: str | None = Field(None, min_length=1, description="Target: a library voice by id.")
     target_audio: str | None = Field(None, min_length=1, validation_alias=AliasChoices("target_audio", "target_speaker"),
                                      description="Target: base64 audio of the voice (also as target_speaker).")
-    no_watermark: bool = Field(False, description="Skip the Perth watermark that marks the audio as generated.")
+    no_watermark: NoWatermark = False
     max_reference_duration_sec: ReferenceSeconds | None = None
+    sample_rate: OutputRate | None = None  # unset: S3Gen's own 24 kHz
 
 
 class AudioResponse(BaseModel):

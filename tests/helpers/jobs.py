@@ -1,8 +1,20 @@
-"""The RunPod-style job API from a client: submit, poll, run synchronously."""
+"""The RunPod-style job API from a client (submit, poll, run synchronously), and the job routes in process."""
 
 from __future__ import annotations
 
 import time
+import uuid
+
+from fastapi.testclient import TestClient
+
+from ingress.errors import APIError
+from ingress.gateway import create_api
+from ingress.jobs.dialect import JobDialect
+from ingress.jobs.payloads import JobFailed
+from ingress.jobs.protocol import JobStatusResponse
+from ingress.jobs.settings import JobsSettings
+from stores.voice_library.settings import VoiceLibrarySettings
+from tests.helpers.gateway import Served
 
 FINAL = ("COMPLETED", "FAILED", "CANCELLED")
 
@@ -53,3 +65,36 @@ class RecordedProgress:
 
     def check(self) -> None:
         pass
+
+
+class InProcessJobs:
+    """The job routes' service without Redis or Celery: a job runs at once, on the gateway's own operations core,
+    through the JobDialect a JobWorker runs it with (a refusal is FAILED with its message, as the worker has it)."""
+
+    def __init__(self, gateway: Served, settings: JobsSettings | None = None):
+        self.dialect = JobDialect(gateway.app.state.operations, settings or JobsSettings())
+        self.finished: dict[str, JobStatusResponse] = {}
+
+    async def submit(self, job_input: dict) -> JobStatusResponse:
+        job_id = str(uuid.uuid4())
+        try:
+            output = await self.dialect.run(job_input, RecordedProgress())
+            self.finished[job_id] = JobStatusResponse(id=job_id, status="COMPLETED", output=output)
+        except JobFailed as failure:
+            self.finished[job_id] = JobStatusResponse(id=job_id, status="FAILED", error=str(failure))
+        return JobStatusResponse(id=job_id, status="IN_QUEUE")
+
+    async def status(self, job_id: str) -> JobStatusResponse:
+        if job_id not in self.finished:
+            raise APIError(404, f"Job '{job_id}' not found", param="id", code="job_not_found")
+        return self.finished[job_id]
+
+    wait = status  # every job is final once submitted
+
+
+def job_routes(gateway: Served) -> TestClient:
+    """A client of `gateway`'s app built again with the job routes: jobs run on the same fakes and voice library."""
+    state = gateway.app.state
+    app = create_api(state.settings, state.operations, VoiceLibrarySettings(root=gateway.library), state.keys,
+                     jobs=InProcessJobs(gateway))
+    return TestClient(app, raise_server_exceptions=False)

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from typing import get_args
-
 from annotated_types import Ge, Le
 
 from deployments.chatterbox.protocol import CHATTERBOX_MODELS, SAMPLING_FIELDS, ChatterboxParams
+from tests.helpers.parameters import bounds_of
 
 SHARED_FIELDS = ("seed", "chunk_size", "no_watermark")  # every Chatterbox model uses these
 
 
 def _bounds(name: str) -> str:
-    field = ChatterboxParams.model_fields[name]
-    metadata = list(field.metadata)
-    for part in get_args(field.annotation):  # an optional field: the bounds sit on its Annotated member
-        for info in getattr(part, "__metadata__", ()):
-            metadata += getattr(info, "metadata", [])
-    low = next((m.ge for m in metadata if isinstance(m, Ge)), None)
-    high = next((m.le for m in metadata if isinstance(m, Le)), None)
+    bounds = bounds_of(ChatterboxParams.model_fields[name])
+    low = next((bound.ge for bound in bounds if isinstance(bound, Ge)), None)
+    high = next((bound.le for bound in bounds if isinstance(bound, Le)), None)
     return f"{low:,} to {high:,}" if low is not None and high is not None else "true / false"
 
 
