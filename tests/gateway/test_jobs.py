@@ -20,7 +20,8 @@ from stores.voice_library.settings import VoiceLibrarySettings
 from tests.helpers.audio import wav_bytes
 from tests.helpers.errors import assert_error
 from tests.helpers.fake_engines import FakeChatterbox, FakeConversion, FakeKokoro, fake_handles
-from tests.helpers.jobs import RecordedProgress
+from tests.helpers.gateway import serve_gateway
+from tests.helpers.jobs import RecordedProgress, job_routes, poll, run_sync, submit
 
 
 def test_job_routes_need_a_key_when_keys_are_configured(tmp_path):
@@ -75,3 +76,16 @@ def test_a_conversion_job_reports_each_piece_as_it_is_done(tmp_path):
     assert progress.reports == [{"pieces": 1, "of": 3, "percent": 33}, {"pieces": 2, "of": 3, "percent": 67},
                                 {"pieces": 3, "of": 3, "percent": 99}]
     assert output["duration"] == 2.5 and output["input_duration"] == 2.5
+
+
+def test_the_job_routes_in_process_answer_as_the_queue_does(tmp_path):
+    """The in-process job routes (tests.helpers.jobs.job_routes) that the parity test drives: /run queues, /status
+    has the output; a refused job is FAILED with the field's message, as the worker reports it."""
+    gateway = serve_gateway(tmp_path)
+    jobs = job_routes(gateway)
+    status, _ = poll(jobs, submit(jobs, {"operation": "tts", "mode": "basic", "text": "Hello there.",
+                                         "voice_name": "jm_kumo", "speed": 2.0}), timeout_s=5)
+    assert status["status"] == "COMPLETED" and status["output"]["model"] == "kokoro"
+    assert gateway.kokoro.requests("synthesize")[-1].speed == 2.0
+    refused = run_sync(jobs, {"operation": "tts", "mode": "basic", "text": " \n "})
+    assert refused["status"] == "FAILED" and refused["error"] == "Invalid value for 'text': text must contain text to speak"
