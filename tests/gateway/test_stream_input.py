@@ -23,18 +23,24 @@ from tests.helpers.stream_input import LONG_TEXT, PATH, RATE, closed_with, pcm, 
 
 
 class SlowKokoro(FakeKokoro):
-    """Each chunk takes a while, as a long text does on a real engine; counts the chunks it made."""
+    """Each chunk takes a while, as a long text does on a real engine; counts the chunks it made and the
+    streams not yet closed."""
 
     def __init__(self, seconds_per_chunk: float = 0.05, **kwargs):
         super().__init__(**kwargs)
         self.seconds_per_chunk = seconds_per_chunk
         self.chunks_made = 0
+        self.open_streams = 0
 
     async def stream(self, request):
-        async for chunk in super().stream(request):
-            await asyncio.sleep(self.seconds_per_chunk)
-            self.chunks_made += 1
-            yield chunk
+        self.open_streams += 1
+        try:
+            async for chunk in super().stream(request):
+                await asyncio.sleep(self.seconds_per_chunk)
+                self.chunks_made += 1
+                yield chunk
+        finally:
+            self.open_streams -= 1
 
 
 @pytest.mark.parametrize("how", ["xi-api-key header", "authorization header", "query", "first message",
@@ -168,7 +174,11 @@ def test_leaving_mid_synthesis_cancels_the_engine_streams(tmp_path):
         ws.send_json({"text": LONG_TEXT, "flush": True})
         assert json.loads(ws.receive_text())["audio"]
     made = kokoro.chunks_made
-    time.sleep(0.5)  # ten chunks' time
+    # A closed stream makes no more chunks: once none is open, the count is final, with no quiet spell to wait out.
+    deadline = time.monotonic() + 10
+    while kokoro.open_streams:
+        assert time.monotonic() < deadline, "the engine stream outlived the client"
+        time.sleep(0.01)
     assert kokoro.chunks_made == made < 15  # of fifteen sentences; nothing was rendered after the client left
 
 
