@@ -6,8 +6,9 @@ Kokoro renders on. So, unless the environment already says otherwise:
   Prometheus metrics come from each node's agent either way;
 - Serve's controller runs its control loop every 0.5 s instead of every 0.1 s;
 - replicas and the proxy hand their cached metrics to Ray every second instead of every 0.1 s.
-Measured idle on a 2-core machine (bench/results/kokoro_cpu.md, "CPU idle"): Ray's dashboard 1.5% of
-the cores against 0.2%, the controller 2.1% against 0.9%, Ray's GCS 0.9% against 0.4%.
+Measured idle on a 2-core machine, one `serve run` with Ray's defaults against one with these (a probe of
+2026-12-07; bench/results/kokoro_cpu.md's "CPU idle" table has the latter): Ray's dashboard 1.5% of the
+cores against 0.2%, the controller 2.1% against 0.9%, Ray's GCS 0.9% against 0.4%.
 """
 
 from __future__ import annotations
