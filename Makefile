@@ -64,7 +64,7 @@ test-fast: install
 # The property and fuzz tests with fresh seeds and the example database (`make test` runs them derandomized,
 # so a red run there reproduces; a failure found here prints the blob that replays it).
 test-explore: install
-	$(BIN)/python -m pytest tests/unit/test_properties.py tests/gateway/test_fuzzing.py --hypothesis-profile=explore
+	$(BIN)/python -m pytest tests/unit/test_properties.py tests/gateway/test_fuzzing.py tests/served/test_fuzzing.py --hypothesis-profile=explore
 
 # Node loss mid-work, live config updates, a killed job Redis, autoscaling under streams: about ten minutes on two cores.
 test-cluster: install

@@ -4,7 +4,7 @@ audio, text -> chunks -> audio.
 Without its model it stays up as unavailable (deployments.s3gen.loading).
 
 Generation is batched across every concurrent call: each chunk of text becomes a T3 stream in the
-replica's T3 batcher (continuous batching of the decode), and its speech tokens an S3Gen job in the
+replica's T3 batcher (continuous batching of the decode), and its speech tokens an S3Gen item in the
 S3Gen batcher. A call's next chunk starts in T3 while S3Gen renders the one before; a call its caller
 abandons cancels its work at the next step. Voice preparation takes a lock of its own.
 """
@@ -176,7 +176,7 @@ class SpeechChunks:
             with self._lock:
                 if self._cancelled:
                     raise StopIteration
-                self._rendering = self._s3gen.submit(self._model.s3gen_job(speech, self._voice, self._seeds[index]))
+                self._rendering = self._s3gen.submit(self._model.s3gen_item(speech, self._voice, self._seeds[index]))
             audio = self._rendering.result()
         except CancelledError:
             raise StopIteration from None

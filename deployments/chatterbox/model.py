@@ -4,7 +4,7 @@ generation.
 Composed from the package's parts (T3, S3Gen, the Perth watermarker) rather than through the classes'
 `generate`, which runs one request at a time, caps T3 at 1000 tokens, reads the voice from
 `self.conds` (and, in the original, fails with cfg_weight=0). Here a chunk becomes a T3 stream (its
-prompt embeddings, decoded with others by the T3 batcher) and then an S3Gen job (rendered with others
+prompt embeddings, decoded with others by the T3 batcher) and then an S3Gen item (rendered with others
 by the S3Gen batcher); voice preparation is not thread-safe and the engine runs it under a lock. What
 differs between the models is how text becomes tokens and a T3 prompt, and what S3Gen is given:
 `model_for` picks the class.
@@ -127,7 +127,7 @@ class ChatterboxModel:
         speech = drop_invalid_tokens(t3_tokens)
         return speech[speech < SPEECH_VOCAB_SIZE]
 
-    def s3gen_job(self, speech: torch.Tensor, voice: Conditionals, seed: int) -> S3GenItem:
+    def s3gen_item(self, speech: torch.Tensor, voice: Conditionals, seed: int) -> S3GenItem:
         return S3GenItem(speech.to(self.device), voice.gen, seed)
 
     def watermark(self, wav: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from deployments.s3gen.loading import MIN_REFERENCE_SEC
-from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
+from deployments.s3gen.protocol import LibraryVoice, NoWatermark, ReferenceAudio
 from ground.errors import InvalidRequest
 from ground.numbers import Integral
 
@@ -29,7 +29,6 @@ TopK = Annotated[int, Field(ge=0, le=1000, description="Top-k sampling: keep the
                             "off."), Integral]
 ChunkSize = Annotated[int, Field(ge=1, le=100, description="Words per generated chunk (the streaming unit); "
                                  "unset: the deployment's default."), Integral]
-NoWatermark = Annotated[bool, Field(description="Skip the Perth watermark that marks the audio as generated.")]
 
 
 class ChatterboxParams(BaseModel):

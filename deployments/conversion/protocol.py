@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deployments.s3gen.protocol import LibraryVoice, ReferenceAudio
+from deployments.s3gen.protocol import LibraryVoice, NoWatermark, ReferenceAudio
 
 MIN_INPUT_SEC = 0.5  # S3Gen's tokens are 40 ms each: anything shorter is hardly a word
 
@@ -23,7 +23,7 @@ class S3GenRequest:
     samples: np.ndarray
     sample_rate: int
     target: LibraryVoice | ReferenceAudio  # a voice cloned into the library, or a one-off recording
-    no_watermark: bool = False
+    no_watermark: NoWatermark = False
     max_reference_duration_sec: float | None = None  # a ReferenceAudio target is cut to this (and to the deployment's cap)
 
 

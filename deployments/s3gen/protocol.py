@@ -12,6 +12,8 @@ CONDITIONALS = "conditionals.pt"  # a prepared voice's artifact in the voice lib
 # How much of a reference clip a request may ask to be used; the deployment's own cap may be lower.
 ReferenceSeconds = Annotated[float, Field(gt=0, le=300, description="Use at most this many seconds of the "
                                           "reference audio (never more than the deployment's cap).")]
+# Perth marks everything S3Gen renders (Chatterbox's speech and conversions alike) unless a request opts out.
+NoWatermark = Annotated[bool, Field(description="Skip the Perth watermark that marks the audio as generated.")]
 
 
 @dataclass

@@ -18,7 +18,6 @@ from deployments.chatterbox.protocol import (
     Exaggeration,
     Language,
     MinP,
-    NoWatermark,
     RepetitionPenalty,
     Seed,
     Temperature,
@@ -26,7 +25,7 @@ from deployments.chatterbox.protocol import (
     TopP,
 )
 from deployments.kokoro.protocol import LangCode, Speed
-from deployments.s3gen.protocol import ReferenceSeconds
+from deployments.s3gen.protocol import NoWatermark, ReferenceSeconds
 from ground.errors import describe_validation_error
 from ingress.text_fields import SpokenText
 from operations.conversion import TransferInfo, TransferMode

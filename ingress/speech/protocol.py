@@ -22,7 +22,7 @@ from deployments.chatterbox.protocol import (
     TopP,
 )
 from deployments.kokoro.protocol import LangCode, Speed
-from deployments.s3gen.protocol import ReferenceSeconds
+from deployments.s3gen.protocol import NoWatermark, ReferenceSeconds
 from ingress.json_body import JsonBody
 from ingress.text_fields import SpokenText, VoiceKey
 
@@ -71,7 +71,7 @@ class SpeechRequest(JsonBody):
     min_p: MinP | None = None
     seed: Seed | None = None
     chunk_size: ChunkSize | None = None
-    no_watermark: bool = Field(False, description="Chatterbox: skip the Perth watermark (on by default).")
+    no_watermark: NoWatermark = False  # Chatterbox only
     reference_audio: str | None = Field(None, description="Chatterbox: base64 audio of a voice to clone for this "
                                         "request only (instead of `voice`).")
     max_reference_duration_sec: ReferenceSeconds | None = None

@@ -33,10 +33,9 @@ from deployments.chatterbox.protocol import (
     ORIGINAL,
     ChatterboxParams,
     Language,
-    NoWatermark,
 )
 from deployments.kokoro.protocol import LangCode, Speed
-from deployments.s3gen.protocol import ReferenceSeconds
+from deployments.s3gen.protocol import NoWatermark, ReferenceSeconds
 from ingress.conversions.protocol import ConversionRequest
 from ingress.jobs.payloads import ConversionJobRequest, TtsRequest, VoiceCloningRequest
 from ingress.realtime.protocol import StreamInputQuery, VoiceSettings
