@@ -260,6 +260,46 @@ def test_invalid_fields_show_the_api_message_next_to_their_input(page, base_url,
     assert shown.text_content() == expected["message"] and "torch" in expected["message"]
 
 
+# -- the parameters: bounds, defaults and formats from /openapi.json -------------------------------
+
+def number_inputs(page) -> dict[str, dict]:
+    """The Speak form's number inputs and sliders that are request fields (not the blend's weights)."""
+    return page.eval_on_selector_all('#speak-form :is(input[type="number"], input[type="range"])[name]', """
+        inputs => Object.fromEntries(inputs.map(input => [input.name, {type: input.type, min: input.min,
+            max: input.max, value: input.value, unset: "unset" in input.dataset,
+            shown: document.querySelector(`output[for="${input.id}"]`)?.textContent ?? null}]))""")
+
+
+def test_the_inputs_take_their_bounds_and_defaults_from_the_openapi_document(page, base_url, client):
+    document = client.get("/openapi.json").json()
+    speech = document["components"]["schemas"]["SpeechRequest"]["properties"]
+    open_playground(page, f"{base_url}/")
+
+    inputs = number_inputs(page)
+    assert set(inputs) == {"speed", "exaggeration", "cfg_weight", "temperature", "seed"}
+    for name, shown in inputs.items():
+        field = speech[name]
+        bounds = next(type_ for type_ in field.get("anyOf", [field]) if type_.get("type") != "null")
+        assert (float(shown["min"]), float(shown["max"])) == (bounds["minimum"], bounds["maximum"]), name
+        if field.get("default") is not None:
+            assert float(shown["value"]) == field["default"] and not shown["unset"], name
+        elif shown["type"] == "range":  # no default in the document: the model's own, until it is moved
+            assert shown["unset"] and shown["shown"] == "model default", name
+        else:
+            assert shown["value"] == "", name
+    assert options(page, "#response_format") == speech["response_format"]["enum"]
+    assert page.input_value("#response_format") == "wav"  # the page's choice: saved from what played
+
+    # An exclusive bound becomes the first value on the input's step (0.05) inside it.
+    speed = {**speech["speed"], "exclusiveMinimum": 0.25, "exclusiveMaximum": 4}
+    del speed["minimum"], speed["maximum"]
+    document["components"]["schemas"]["SpeechRequest"]["properties"]["speed"] = speed
+    page.route(re.compile(r"/openapi\.json$"), lambda route: route.fulfill(json=document))
+    open_playground(page, f"{base_url}/")
+    shown = number_inputs(page)["speed"]
+    assert (shown["min"], shown["max"]) == ("0.3", "3.95")
+
+
 # -- the model picker, the language menu and Turbo's tags ----------------------------------------
 
 def picker_entries(page) -> list[dict]:
@@ -348,9 +388,10 @@ def test_the_model_picker_offers_each_engine_as_v1_models_says(page, base_url, c
     assert not page.eval_on_selector("#chatterbox-controls", "fieldset => fieldset.disabled")
     assert shown_sliders(page) == ["exaggeration", "cfg_weight", "temperature"]
     page.select_option("#voice-picker", cloned_voice["speaker_name"])
+    page.fill("#exaggeration", "0.75")  # moved: sent; the sliders not moved are the model's defaults
     body = speak_and_capture(page, bodies)
     assert body["model"] == "chatterbox" and body["voice"] == cloned_voice["speaker_name"]
-    assert {"exaggeration", "cfg_weight", "temperature"} <= set(body) and not {"language", "lang_code"} & set(body)
+    assert body["exaggeration"] == 0.75 and not {"cfg_weight", "temperature", "language", "lang_code"} & set(body)
     page.select_option("#voice-picker", "/built-in")  # no voice: the model's own
     assert page.input_value("#voice") == ""
     body = speak_and_capture(page, bodies)
@@ -389,7 +430,7 @@ def test_multilingual_languages_and_turbo_tags(page, base_url, client):
     body = speak_and_capture(page, bodies)
     assert body["model"] == "chatterbox-multilingual" and body["language"] == "fr" and "lang_code" not in body
     assert body["input"] == "Bonjour à tous." and "voice" not in body
-    assert {"exaggeration", "cfg_weight", "temperature"} <= set(body)
+    assert not {"exaggeration", "cfg_weight", "temperature"} & set(body)  # none moved: the model's defaults
     # Each engine keeps the language picked for it.
     page.select_option("#model", "kokoro")
     assert options(page, "#language") == KOKORO_LANG_CODES and page.input_value("#language") == "a"
@@ -411,9 +452,10 @@ def test_multilingual_languages_and_turbo_tags(page, base_url, client):
     page.eval_on_selector("#input", "input => input.setSelectionRange(0, 4)")  # a selection: the tag replaces it
     page.click('#tags button[data-tag="[sigh]"]')
     assert page.input_value("#input") == "[sigh][laugh][clear throat] that was fun."
+    page.fill("#temperature", "0.6")
     body = speak_and_capture(page, bodies)
     assert body["model"] == "chatterbox-turbo" and body["input"] == "[sigh][laugh][clear throat] that was fun."
-    assert "temperature" in body and not {"exaggeration", "cfg_weight", "language", "lang_code"} & set(body), body
+    assert body["temperature"] == 0.6 and not {"exaggeration", "cfg_weight", "language", "lang_code"} & set(body)
 
     # The tags are Turbo's alone.
     for model in ("chatterbox", "kokoro"):
@@ -516,6 +558,10 @@ def test_cloning_without_chatterbox_weights_shows_the_503_reason(page, base_url,
     assert page.text_content('#speak-form [data-error-for="model"]') == api_error(
         client.get(f"{plain_app}/v1/models"), 401)["message"]
     assert page.eval_on_selector_all("#model option", "options => options.map(o => o.value)") == ["kokoro"]
+    # /openapi.json too: the inputs have no bounds yet, and the form says why.
+    refused = page.locator('#speak-form > [data-error-for="_form"]')
+    assert refused.text_content() == api_error(client.get(f"{plain_app}/openapi.json"), 401)["message"]
+    assert page.get_attribute("#speed", "max") is None
     page.fill("#api-key", PLAIN_KEY)
     with page.expect_response(re.compile(r"/v1/voices$")) as listed, \
             page.expect_response(re.compile(r"/v1/models$")) as models:
@@ -527,6 +573,8 @@ def test_cloning_without_chatterbox_weights_shows_the_503_reason(page, base_url,
     # Each Chatterbox model is listed, not loaded, with the reason /health gives; Kokoro is chosen.
     wait_for(page, "document.querySelectorAll('#model option').length === 4")
     assert page.is_hidden('#speak-form [data-error-for="model"]')
+    wait_for(page, "document.querySelector('#speed').max !== ''")  # the key fetched the bounds
+    assert page.is_hidden('#speak-form > [data-error-for="_form"]')
     assert page.input_value("#model") == "kokoro"
     for model in CHATTERBOX_ENGINES:
         assert engines[model]["status"] == "unavailable"

@@ -7,6 +7,7 @@ import { setupConvert } from "./convert.js";
 import { clearErrors } from "./errors.js";
 import { refresh, setupLibrary } from "./library.js";
 import { refreshModels } from "./models.js";
+import { refreshParameters } from "./parameters.js";
 import { setupSpeak } from "./speak.js";
 import { $, ENGINE_NAMES, element, emit, state } from "./state.js";
 
@@ -52,7 +53,7 @@ function setupKey() {
     clearErrors(form);
     clearErrors($("#voice-list"));
     setApiKey(form.elements.api_key.value.trim());
-    await Promise.all([refreshVoices(), refreshModels()]);
+    await Promise.all([refreshVoices(), refreshModels(), refreshParameters($("#speak-form"))]);
   });
 }
 
@@ -60,6 +61,6 @@ setupKey();
 setupSpeak(playground);
 setupLibrary();
 setupConvert();
-await Promise.all([refreshHealth(), refreshVoices(), refreshModels()]);
+await Promise.all([refreshHealth(), refreshVoices(), refreshModels(), refreshParameters($("#speak-form"))]);
 playground.ready = true;
 document.documentElement.dataset.ready = "true";

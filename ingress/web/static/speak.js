@@ -7,6 +7,7 @@
 import { Captions } from "./captions.js";
 import { clearErrors, showError } from "./errors.js";
 import { setupModelPicker } from "./model-picker.js";
+import { showValue } from "./parameters.js";
 import { Playback } from "./playback.js";
 import { saveSpeech, sendSpeech, speechBody } from "./speech-request.js";
 import { readCaptioned, readPcm } from "./speech-stream.js";
@@ -25,8 +26,10 @@ export function setupSpeak(playground) {
   let spoken = null; // {body, audio}: the last request that played to its end, for the download
 
   for (const range of form.querySelectorAll('input[type="range"]')) {
-    const shown = form.querySelector(`output[for="${range.id}"]`);
-    range.addEventListener("input", () => (shown.textContent = range.value));
+    range.addEventListener("input", () => {
+      delete range.dataset.unset; // moved: it asks for its value from now on
+      showValue(range);
+    });
   }
   // The model picker last: what follows its "engine" event is listening when it first says it.
   setupVoicePicker(form);

@@ -3,9 +3,11 @@
 import { call } from "./api.js";
 import { pcmBlob, saveBlob, wavBlob } from "./audio.js";
 import { engineSpec, chosenEngine, isChatterbox } from "./models.js";
+import { chosenNumber } from "./parameters.js";
 
 // The body of POST /v1/audio/speech (and /dev/captioned_speech): always streamed 16-bit PCM, which plays as it comes.
-// Only the fields the chosen engine uses; what is left out takes the model's own default.
+// Only the fields the chosen engine uses, and of those only what the form asks for: what is left out takes the
+// model's own default.
 export function speechBody(form) {
   const fields = form.elements;
   const engine = chosenEngine(form);
@@ -13,12 +15,16 @@ export function speechBody(form) {
   const body = { model: fields.model.value, input: fields.input.value, response_format: "pcm", stream: true };
   const voice = fields.voice.value.trim();
   if (voice) body.voice = voice;
-  if (fields.speed.value.trim() !== "") body.speed = Number(fields.speed.value);
+  const number = (name) => {
+    const value = chosenNumber(fields[name]);
+    if (value !== undefined) body[name] = value;
+  };
+  number("speed");
   if (spec.languages) body[spec.languages.field] = fields[spec.languages.field].value;
   if (isChatterbox(engine)) {
     // The sliders the page has, of the fields the model uses.
-    for (const name of spec.sliders || []) if (fields[name]) body[name] = Number(fields[name].value);
-    if (fields.seed.value.trim() !== "") body.seed = Number(fields.seed.value);
+    for (const name of spec.sliders || []) if (fields[name]) number(name);
+    number("seed");
   }
   return body;
 }
