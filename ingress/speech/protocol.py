@@ -127,6 +127,8 @@ class ModelCard(BaseModel):
     languages: dict[str, str] = Field(description="The values of that field, with their names.")
     default_language: str | None = Field(description="The language when a request names none.")
     parameters: list[str] = Field(description="The sampling fields it uses; it ignores the others.")
+    defaults: dict[str, float] = Field(description="What each of those fields is when a request leaves it out "
+                                       "(each model has its own: Turbo's differ from the original's).")
     tags: list[str] = Field(description="Tags it reads in the text, such as [laugh].")
 
 

@@ -78,11 +78,12 @@ async def list_models(core: Core) -> ModelList:
 def _speaks(engine: str) -> dict:
     """What a model's card says of its languages, fields and tags (from the engines' parameter sources)."""
     if engine == "kokoro":
-        return {"language_field": "lang_code", "languages": LANG_NAMES, "parameters": [], "tags": [],
+        return {"language_field": "lang_code", "languages": LANG_NAMES, "parameters": [], "defaults": {}, "tags": [],
                 "default_language": KokoroRequest.model_fields["lang_code"].default}
     spec = CHATTERBOX_MODELS[engine]
     return {"language_field": "language" if spec.languages else None, "languages": spec.languages,
             "default_language": DEFAULT_LANGUAGE if spec.languages else None, "parameters": list(spec.uses),
+            "defaults": {field: getattr(spec.defaults, field) for field in spec.uses},
             "tags": list(spec.tags)}
 
 

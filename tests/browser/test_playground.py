@@ -284,9 +284,17 @@ def test_the_inputs_take_their_bounds_and_defaults_from_the_openapi_document(pag
         if field.get("default") is not None:
             assert float(shown["value"]) == field["default"] and not shown["unset"], name
         elif shown["type"] == "range":  # no default in the document: the model's own, until it is moved
-            assert shown["unset"] and shown["shown"] == "model default", name
+            assert shown["unset"] and shown["shown"].endswith("(model default)"), name
         else:
             assert shown["value"] == "", name
+    # An unmoved slider stands at the chosen model's default, as its /v1/models card says.
+    card = next(card for card in client.get("/v1/models").json()["data"] if card["id"] == "chatterbox")
+    assert card["ready"] and set(card["defaults"]) == set(card["parameters"]) >= {"exaggeration", "temperature"}
+    page.select_option("#model", "chatterbox")
+    sliders = number_inputs(page)
+    for name in ("exaggeration", "cfg_weight", "temperature"):
+        assert float(sliders[name]["value"]) == card["defaults"][name], name
+        assert sliders[name]["shown"] == f"{sliders[name]['value']} (model default)", name
     assert options(page, "#response_format") == speech["response_format"]["enum"]
     assert page.input_value("#response_format") == "wav"  # the page's choice: saved from what played
 

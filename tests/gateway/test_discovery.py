@@ -34,6 +34,11 @@ def test_models(client):
     assert cards["chatterbox-turbo"]["tags"] == list(CHATTERBOX_MODELS["chatterbox-turbo"].tags)
     assert "cfg_weight" not in cards["chatterbox-turbo"]["parameters"] and "top_k" in cards["chatterbox-turbo"]["parameters"]
     assert cards["chatterbox"]["language_field"] is None and cards["chatterbox"]["tags"] == []
+    # The defaults of the fields it uses are its own: Turbo's temperature is not the original's.
+    for model, spec in CHATTERBOX_MODELS.items():
+        assert cards[model]["defaults"] == {field: getattr(spec.defaults, field) for field in spec.uses}
+    assert cards["chatterbox-turbo"]["defaults"] != cards["chatterbox"]["defaults"]
+    assert cards["kokoro"]["defaults"] == {} and cards["kokoro"]["parameters"] == []
 
 
 def test_models_say_which_are_ready(tmp_path):

@@ -3,6 +3,7 @@
 // "engine" when the chosen engine may have changed: the voice picker and the tag buttons follow it.
 
 import { engineSpec, chosenEngine, isChatterbox } from "./models.js";
+import { showValue } from "./parameters.js";
 import { $, ENGINE_NAMES, element, emit, engine, events, state } from "./state.js";
 
 export function setupModelPicker(form) {
@@ -64,6 +65,10 @@ export function setupModelPicker(form) {
     chatterboxControls.disabled = !chatterbox || !state.models.find((entry) => entry.id === model.value)?.ready;
     for (const slider of chatterboxControls.querySelectorAll('input[type="range"]')) {
       slider.closest(".field").hidden = chatterbox && !spec.sliders?.includes(slider.name);
+      // A slider never moved asks for nothing, so it stands where the chosen model's own default is.
+      const standing = spec.defaults?.[slider.name];
+      if ("unset" in slider.dataset && standing !== undefined) slider.value = String(standing);
+      showValue(slider);
     }
     emit("engine");
   }
@@ -71,6 +76,7 @@ export function setupModelPicker(form) {
   model.addEventListener("change", applyEngine);
   language.addEventListener("change", () => (picked[chosenEngine(form)] = language.value));
   events.addEventListener("models", renderModels);
+  events.addEventListener("parameters", applyEngine);
   events.addEventListener("health", renderReasons);
   applyEngine();
 }

@@ -7,14 +7,14 @@ import { clearErrors, showError } from "./errors.js";
 import { $, emit, state } from "./state.js";
 
 // What the form offers for `engine`: `languages` ({field, initial, options: [[value, name], ...]}) when it speaks
-// more than one, the `sliders` it reads and its `tags`. Before the models arrive: Kokoro's nothing.
+// more than one, the `sliders` it reads, their `defaults` (the model's own) and its `tags`. Before the models arrive: Kokoro's nothing.
 export function engineSpec(engine) {
   const card = state.models?.find((model) => model.engine === engine);
   if (!card) return {};
   const languages = card.language_field && {
     field: card.language_field, initial: card.default_language, options: Object.entries(card.languages),
   };
-  return { languages, sliders: card.parameters, tags: card.tags };
+  return { languages, sliders: card.parameters, defaults: card.defaults, tags: card.tags };
 }
 
 export function isChatterbox(engine) {

@@ -3,7 +3,7 @@
 
 import { callJson } from "./api.js";
 import { showError } from "./errors.js";
-import { $ } from "./state.js";
+import { $, emit } from "./state.js";
 
 // The schema of a field: for an optional one (anyOf [the type, null]), its type's.
 function typeOf(property) {
@@ -51,6 +51,7 @@ async function loadParameters(form) {
   }
   applyFormats(form.elements.response_format, properties.response_format);
   for (const range of form.querySelectorAll('input[type="range"]')) showValue(range);
+  emit("parameters"); // the model picker stands the unmoved sliders at its model's defaults within these bounds
 }
 
 let loaded = false;
@@ -70,10 +71,10 @@ export async function refreshParameters(form) {
   }
 }
 
-// A range's <output>: its value, or "model default" while it asks for none.
+// A range's <output>: its value, marked as the model's default while it asks for none.
 export function showValue(range) {
   const shown = range.form.querySelector(`output[for="${range.id}"]`);
-  shown.textContent = "unset" in range.dataset ? "model default" : range.value;
+  shown.textContent = "unset" in range.dataset ? `${range.value} (model default)` : range.value;
 }
 
 // The number an input asks for; undefined (left out of the request, so the API's default applies) when it is
