@@ -18,21 +18,18 @@ from deployments.chatterbox.text import split_chunks
 from ground.errors import EngineUnavailable, InvalidRequest
 from ground.voice_cache import VoiceCache
 from tests.helpers.chatterbox_checkpoint import BUILTIN_VOICE_SR, builtin_voice_clip, harmonic_clip
-from tests.helpers.settings import S3GEN_STEPS
+from tests.helpers.settings import CHATTERBOX_MAX_NEW_TOKENS
 
 # Short references and few speech tokens keep S3Gen, the slow part on a CPU, to about 2 s a chunk.
 REFERENCE_SEC = 1.5
-MAX_NEW_TOKENS = 10
+MAX_NEW_TOKENS = CHATTERBOX_MAX_NEW_TOKENS  # the session engine's cap
 TEXT = "Hello there."
 
 
 @pytest.fixture(scope="module")
-def engine(chatterbox_checkpoint) -> ChatterboxEngine:
-    engine = ChatterboxEngine(ChatterboxSettings(checkpoint_dir=chatterbox_checkpoint, s3gen_steps=S3GEN_STEPS,
-                                                 batching={"max_new_tokens": MAX_NEW_TOKENS}))
-    yield engine
-    engine.t3_batcher.close()
-    engine.s3gen_batcher.close()
+def engine(chatterbox_engine) -> ChatterboxEngine:
+    """The session's engine (tests/conftest.py), loaded once: every test here puts back what it changes."""
+    return chatterbox_engine
 
 
 @pytest.fixture(scope="module")

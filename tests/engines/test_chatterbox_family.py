@@ -12,15 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from deployments.chatterbox.engine import ChatterboxEngine
 from deployments.chatterbox.protocol import CHATTERBOX_MODELS, LANGUAGES, MULTILINGUAL, TURBO, ChatterboxParams
-from deployments.chatterbox.settings import ChatterboxSettings
 from deployments.chatterbox.text import split_chunks
 from ground.errors import InvalidRequest
 from tests.helpers.chatterbox_checkpoint import harmonic_clip
-from tests.helpers.settings import S3GEN_STEPS
+from tests.helpers.chatterbox_engines import chatterbox_engine
+from tests.helpers.settings import CHATTERBOX_MAX_NEW_TOKENS, S3GEN_STEPS
 
-MAX_NEW_TOKENS = 10
+MAX_NEW_TOKENS = CHATTERBOX_MAX_NEW_TOKENS  # the engines' cap (tests/helpers/chatterbox_engines.py)
 TEXT = "Hello there. How are you?"
 SAMPLES_PER_TOKEN = 960  # 40 ms of 24 kHz audio per S3 token, two mel frames
 # A voice's reference may have a mel frame more or less than twice its tokens, and the audio past it one frame more.
@@ -35,26 +34,16 @@ GREETINGS = {
 }
 
 
-def _engine(model: str, checkpoint):
-    """The model's engine while the module's tests run. Turbo's meanflow S3Gen takes its own 2 steps; the
-    others take the suite's reduced count."""
-    steps = {} if model == TURBO else {"s3gen_steps": S3GEN_STEPS}
-    engine = ChatterboxEngine(ChatterboxSettings(model=model, checkpoint_dir=checkpoint,
-                                                 batching={"max_new_tokens": MAX_NEW_TOKENS}, **steps))
-    assert engine.available, engine.reason
-    yield engine
-    engine.t3_batcher.close()
-    engine.s3gen_batcher.close()
-
-
 @pytest.fixture(scope="module")
 def turbo(turbo_checkpoint):
-    yield from _engine(TURBO, turbo_checkpoint)
+    """Loaded once, for this module's tests only (no other module uses Turbo in-process)."""
+    yield from chatterbox_engine(turbo_checkpoint, TURBO)
 
 
 @pytest.fixture(scope="module")
 def multilingual(multilingual_checkpoint):
-    yield from _engine(MULTILINGUAL, multilingual_checkpoint)
+    """Loaded once, for this module's tests only."""
+    yield from chatterbox_engine(multilingual_checkpoint, MULTILINGUAL)
 
 
 def speak(engine, text=TEXT, language=None, **params) -> list[np.ndarray]:

@@ -15,6 +15,7 @@ from deployments.conversion.settings import ConversionSettings
 from deployments.s3gen.limits import S3GenLimits
 from ground.errors import EngineUnavailable
 from tests.helpers.chatterbox_checkpoint import harmonic_clip
+from tests.helpers.chatterbox_engines import restored_limits
 from tests.helpers.settings import S3GEN_STEPS
 
 RATE = 16_000
@@ -89,40 +90,41 @@ def test_without_a_checkpoint_the_engine_is_unavailable_with_its_reason(tmp_path
     assert not incomplete.available and "s3gen.safetensors" in incomplete.reason
 
 
-def test_the_pieces_of_a_long_input_share_a_pass_and_match_serial_conversion(chatterbox_checkpoint):
-    engine = ConversionEngine(ConversionSettings(checkpoint_dir=chatterbox_checkpoint, piece_sec=5,
-                                                 s3gen_steps=S3GEN_STEPS))
-    try:
-        target = engine.reference_target(harmonic_clip(1.0, 24_000, f0=150), 24_000)
-        speech = babble(5.4, [2.5])
-        engine.configure(S3GenLimits(s3gen_max_batch=1))
-        serial, pieces = engine.convert(speech, RATE, target, no_watermark=True)
-        assert pieces == 2 and engine.s3gen_batcher.batch_sizes == [1, 1]
-        engine.configure(S3GenLimits(s3gen_max_batch=8))
-        batched, _ = engine.convert(speech, RATE, target, no_watermark=True)
-        assert engine.s3gen_batcher.batch_sizes[2:] == [2]  # both pieces in one pass
-        assert len(batched) == len(serial) == round(5.4 * 24_000)
-        assert np.corrcoef(serial, batched)[0, 1] > 0.999
-    finally:
-        engine.s3gen_batcher.close()
+@pytest.fixture
+def engine(conversion_engine) -> ConversionEngine:
+    """The session's conversion engine (tests/conftest.py: pieces of 5 s, the suite's S3Gen steps), loaded
+    once; its batch limits are put back after each test."""
+    with restored_limits(conversion_engine):
+        yield conversion_engine
 
 
-def test_an_abandoned_conversion_renders_no_more_of_its_pieces(chatterbox_checkpoint):
-    engine = ConversionEngine(ConversionSettings(checkpoint_dir=chatterbox_checkpoint, piece_sec=5,
-                                                 s3gen_steps=S3GEN_STEPS))
-    try:
-        engine.configure(S3GenLimits(s3gen_max_batch=1))
-        target = engine.reference_target(harmonic_clip(1.0, 24_000, f0=150), 24_000)
-        speech = babble(11, [3.5, 7.2])
-        in_flight = engine.convert_pieces(speech, RATE, target, no_watermark=True)
-        first = next(in_flight)
-        assert (first.index, first.count, first.start) == (0, 3, 0)
-        in_flight.cancel()  # the second piece is already in its pass; the third never starts
-        probe = engine.s3gen_batcher.submit(engine._ready().job(speech[:RATE], target))
-        probe.result(timeout=300)
-        assert engine.s3gen_batcher.batch_sizes == [1, 1, 1]  # the first two pieces, then the probe
-    finally:
-        engine.s3gen_batcher.close()
+def test_the_pieces_of_a_long_input_share_a_pass_and_match_serial_conversion(engine):
+    assert engine.settings.piece_sec == 5
+    passes = len(engine.s3gen_batcher.batch_sizes)  # the shared engine's passes before this test's
+    target = engine.reference_target(harmonic_clip(1.0, 24_000, f0=150), 24_000)
+    speech = babble(5.4, [2.5])
+    engine.configure(S3GenLimits(s3gen_max_batch=1))
+    serial, pieces = engine.convert(speech, RATE, target, no_watermark=True)
+    assert pieces == 2 and engine.s3gen_batcher.batch_sizes[passes:] == [1, 1]
+    engine.configure(S3GenLimits(s3gen_max_batch=8))
+    batched, _ = engine.convert(speech, RATE, target, no_watermark=True)
+    assert engine.s3gen_batcher.batch_sizes[passes + 2:] == [2]  # both pieces in one pass
+    assert len(batched) == len(serial) == round(5.4 * 24_000)
+    assert np.corrcoef(serial, batched)[0, 1] > 0.999
+
+
+def test_an_abandoned_conversion_renders_no_more_of_its_pieces(engine):
+    passes = len(engine.s3gen_batcher.batch_sizes)
+    engine.configure(S3GenLimits(s3gen_max_batch=1))
+    target = engine.reference_target(harmonic_clip(1.0, 24_000, f0=150), 24_000)
+    speech = babble(11, [3.5, 7.2])
+    in_flight = engine.convert_pieces(speech, RATE, target, no_watermark=True)
+    first = next(in_flight)
+    assert (first.index, first.count, first.start) == (0, 3, 0)
+    in_flight.cancel()  # the second piece is already in its pass; the third never starts
+    probe = engine.s3gen_batcher.submit(engine._ready().job(speech[:RATE], target))
+    probe.result(timeout=300)
+    assert engine.s3gen_batcher.batch_sizes[passes:] == [1, 1, 1]  # the first two pieces, then the probe
 
 
 def test_torch_threads_override_what_ray_gave_the_replica(tmp_path):
@@ -139,18 +141,26 @@ def test_torch_threads_override_what_ray_gave_the_replica(tmp_path):
         torch.set_num_threads(before)
 
 
-def test_the_deployment_shell_reports_health_and_applies_its_user_config(chatterbox_checkpoint, tmp_path):
+def test_the_deployment_shell_reports_health_and_applies_its_user_config(engine, chatterbox_checkpoint, tmp_path):
     """The shell both S3Gen deployments share, without Ray: health in S3Gen's batching terms, the user_config
-    applied to the running batcher, and an engine without its checkpoint reported with its reason."""
+    applied to the running batcher, and an engine without its checkpoint reported with its reason.
+
+    The ready shell is the deployment's class over the session's loaded engine (its `_engine` hook, which
+    would load the same checkpoint's S3Gen again); the unavailable one builds its engine as deployed."""
+
+    class OverTheLoadedEngine(ConversionDeployment.func_or_class):
+        def _engine(self, settings: ConversionSettings) -> ConversionEngine:
+            assert settings.checkpoint_dir == engine.settings.checkpoint_dir
+            assert settings.s3gen_steps == engine.settings.s3gen_steps
+            return engine
+
     shell = ConversionDeployment.func_or_class
-    ready = shell({"checkpoint_dir": str(chatterbox_checkpoint), "s3gen_steps": S3GEN_STEPS}, tmp_path / "library")
-    try:
-        ready.reconfigure({"s3gen_max_batch": 3, "s3gen_max_batch_frames": 700})
-        health = asyncio.run(ready.health())
-        assert (health.engine, health.status, health.reason) == ("conversion", "ready", None)
-        assert health.batching == {"s3gen_items_per_pass": 3, "s3gen_frames_per_pass": 700}
-        assert health.user_config == {"s3gen_max_batch": 3, "s3gen_max_batch_frames": 700}
-    finally:
-        ready.engine.s3gen_batcher.close()
+    ready = OverTheLoadedEngine({"checkpoint_dir": str(chatterbox_checkpoint), "s3gen_steps": S3GEN_STEPS},
+                                tmp_path / "library")
+    ready.reconfigure({"s3gen_max_batch": 3, "s3gen_max_batch_frames": 700})
+    health = asyncio.run(ready.health())
+    assert (health.engine, health.status, health.reason) == ("conversion", "ready", None)
+    assert health.batching == {"s3gen_items_per_pass": 3, "s3gen_frames_per_pass": 700}
+    assert health.user_config == {"s3gen_max_batch": 3, "s3gen_max_batch_frames": 700}
     missing = asyncio.run(shell({"checkpoint_dir": str(tmp_path)}, tmp_path / "library").health())
     assert missing.status == "unavailable" and "s3gen.safetensors" in missing.reason and missing.batching == {}
