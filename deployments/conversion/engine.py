@@ -111,7 +111,7 @@ class ConversionEngine(CheckpointEngine):
             return ConvertedPiece(out, model.sr, round(spans[index][0] * ratio), round(len(wav) * ratio),
                                   index, len(spans))
 
-        return PiecesInFlight(self.s3gen_batcher.submit_all([model.job(piece, target) for piece in inputs]), finish)
+        return PiecesInFlight(self.s3gen_batcher.submit_all([model.s3gen_item(piece, target) for piece in inputs]), finish)
 
     def convert(self, audio: np.ndarray, sample_rate: int, target: Target,
                 no_watermark: bool = False) -> tuple[np.ndarray, int]:

@@ -48,8 +48,8 @@ class ConversionModel:
     def s3gen(self):
         return self._vc.s3gen
 
-    def job(self, wav: np.ndarray, target: Target) -> S3GenItem:
-        """The S3Gen job that speaks `wav` (16 kHz) in the target's voice."""
+    def s3gen_item(self, wav: np.ndarray, target: Target) -> S3GenItem:
+        """The S3Gen item that speaks `wav` (16 kHz) in the target's voice."""
         s3gen = self._vc.s3gen
         # Padded to whole 40 ms tokens, so that the last partial token is heard too.
         (padded,) = s3gen.tokenizer.pad([torch.from_numpy(wav)], S3_SR)

@@ -122,7 +122,7 @@ def test_an_abandoned_conversion_renders_no_more_of_its_pieces(engine):
     first = next(in_flight)
     assert (first.index, first.count, first.start) == (0, 3, 0)
     in_flight.cancel()  # the second piece is already in its pass; the third never starts
-    probe = engine.s3gen_batcher.submit(engine._ready().job(speech[:RATE], target))
+    probe = engine.s3gen_batcher.submit(engine._ready().s3gen_item(speech[:RATE], target))
     probe.result(timeout=300)
     assert engine.s3gen_batcher.batch_sizes[passes:] == [1, 1, 1]  # the first two pieces, then the probe
 
