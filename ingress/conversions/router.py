@@ -33,17 +33,33 @@ _INPUT_FILES = ("file", "audio", "input_audio")
 _TARGET_FILES = ("target_speaker", "target_audio")
 
 _FORM_FIELDS = form_properties(ConversionRequest, leave_out=("audio", "target_speaker"))
+_TARGET_MODES = {"voice_name": "embedding", "voice_id": "embedding", "target_speaker": "audio"}
+
+
+def _one_target(nullable: bool) -> list[dict]:
+    """The core's target rule (operations.conversion) for the document: exactly one of the targets, and
+    a transfer_mode, if any, that agrees with it. A JSON null counts as left out; a form has no null."""
+    left_out = {"type": "null"} if nullable else False
+    return [{"required": [target],
+             "properties": {**{other: left_out for other in _TARGET_MODES if other != target},
+                            target: {"type": "string"},
+                            "transfer_mode": {"enum": [mode, None] if nullable else [mode]}}}
+            for target, mode in _TARGET_MODES.items()]
+
+
 _BODY = {
     "requestBody": {
         "required": True,
         "content": {
             "multipart/form-data": {"schema": {
-                "type": "object", "required": ["file"],
+                "type": "object", "required": ["file"], "additionalProperties": False,
                 "properties": {"file": {"type": "string", "format": "binary", "description": "Speech to convert."},
                                "target_speaker": {"type": "string", "format": "binary",
                                                   "description": "Target: a recording of the voice to convert into."},
-                               **_FORM_FIELDS}}},
-            "application/json": {"schema": json_body_schema(ConversionRequest, ("audio",))},
+                               **_FORM_FIELDS},
+                "oneOf": _one_target(nullable=False)}},
+            "application/json": {"schema": {**json_body_schema(ConversionRequest, ("audio",)),
+                                            "oneOf": _one_target(nullable=True)}},
         },
     }
 }

@@ -37,7 +37,7 @@ _CLONE_BODY = {
         "required": True,
         "content": {
             "multipart/form-data": {"schema": {
-                "type": "object", "required": ["name", "file"],
+                "type": "object", "required": ["name", "file"], "additionalProperties": False,
                 "properties": {"file": {"type": "string", "format": "binary", "description": "The reference clip."},
                                **form_properties(CloneVoiceRequest, leave_out=("reference_audio",))}}},
             "application/json": {"schema": json_body_schema(CloneVoiceRequest, ("reference_audio",))},
