@@ -120,24 +120,6 @@ def chatterbox_family(chatterbox_checkpoint, turbo_checkpoint, multilingual_chec
 
 
 @pytest.fixture(scope="session")
-def chatterbox_engine(chatterbox_checkpoint):
-    """The original Chatterbox's engine on the random checkpoint, loaded once for every in-process test that
-    needs it (tests/helpers/chatterbox_engines.py): a test that changes its batch limits puts them back."""
-    from tests.helpers.chatterbox_engines import chatterbox_engine
-
-    yield from chatterbox_engine(chatterbox_checkpoint)
-
-
-@pytest.fixture(scope="session")
-def conversion_engine(chatterbox_checkpoint):
-    """The conversion engine on the random checkpoint's S3Gen, loaded once for every in-process test that needs
-    it (tests/helpers/chatterbox_engines.py): a test that changes its batch limits puts them back."""
-    from tests.helpers.chatterbox_engines import conversion_engine
-
-    yield from conversion_engine(chatterbox_checkpoint)
-
-
-@pytest.fixture(scope="session")
 def voice_library(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("voice-library")
 
