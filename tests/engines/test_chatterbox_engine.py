@@ -28,7 +28,7 @@ TEXT = "Hello there."
 
 @pytest.fixture(scope="module")
 def engine(chatterbox_engine) -> ChatterboxEngine:
-    """The session's engine (tests/conftest.py), loaded once: every test here puts back what it changes."""
+    """The engine tier's engine (tests/engines/conftest.py), loaded once: every test here puts back what it changes."""
     return chatterbox_engine
 
 

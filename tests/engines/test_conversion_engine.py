@@ -92,7 +92,7 @@ def test_without_a_checkpoint_the_engine_is_unavailable_with_its_reason(tmp_path
 
 @pytest.fixture
 def engine(conversion_engine) -> ConversionEngine:
-    """The session's conversion engine (tests/conftest.py: pieces of 5 s, the suite's S3Gen steps), loaded
+    """The engine tier's conversion engine (tests/engines/conftest.py: pieces of 5 s, the suite's S3Gen steps), loaded
     once; its batch limits are put back after each test."""
     with restored_limits(conversion_engine):
         yield conversion_engine

@@ -2,7 +2,7 @@
 (tests/helpers/chatterbox_checkpoint.py), with the suite's reduced settings (tests/helpers/settings.py).
 
 Loading one is a good part of its tests' time (a checkpoint's S3Gen alone is about a gigabyte), so
-tests/conftest.py loads the original's engine and the conversion engine once per session and every test
+tests/engines/conftest.py loads the original's engine and the conversion engine once per run and every test
 that needs one shares it: a test that changes an engine's batch limits puts them back (`restored_limits`),
 and one that counts S3Gen passes counts those since it started. Tests of loading itself (no checkpoint, an
 incomplete one, torch_threads) build engines of their own.

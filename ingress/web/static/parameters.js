@@ -50,8 +50,8 @@ async function loadParameters(form) {
     if (properties[input.name]) applyBounds(input, properties[input.name]);
   }
   applyFormats(form.elements.response_format, properties.response_format);
-  for (const range of form.querySelectorAll('input[type="range"]')) showValue(range);
-  emit("parameters"); // the model picker stands the unmoved sliders at its model's defaults within these bounds
+  // The model picker stands the unmoved sliders at its model's defaults within these bounds, and shows them.
+  emit("parameters");
 }
 
 let loaded = false;
