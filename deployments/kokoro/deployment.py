@@ -35,7 +35,8 @@ def build_backend(settings: KokoroSettings):
                             decoder_batch=settings.decoder_batch)
     from deployments.kokoro.onnx_backend import OnnxBackend
 
-    return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers, settings.float_convs)
+    return OnnxBackend(settings.cache_dir, settings.intra_op_threads, settings.providers, settings.float_convs,
+                       settings.shared_intra_op_threads)
 
 
 def shifted(words: list[WordTiming], seconds: float) -> list[WordTiming]:
@@ -84,7 +85,7 @@ class KokoroDeployment:
     def _render(self, planned: PlannedPiece) -> RenderedPiece:
         """One piece on a scheduler thread, in a pass of its own (what its real-time factor times)."""
         started = time.perf_counter()
-        rendered = self.engine.render(planned)
+        rendered = self.engine.render(planned, cores_shared=self.scheduler.running > 1)
         rtf = len(rendered.audio) / SAMPLE_RATE / (time.perf_counter() - started)
         metrics.real_time_factor.observe(rtf, tags=metrics.ENGINE_TAGS)
         return rendered

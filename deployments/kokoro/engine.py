@@ -35,7 +35,10 @@ class Backend(Protocol):
     # batcher (@serve.batch) instead of running one at a time on the scheduler's threads.
     batches_requests: bool
 
-    def infer(self, token_ids: list[int], style: np.ndarray, speed: float) -> np.ndarray: ...
+    def infer(self, token_ids: list[int], style: np.ndarray, speed: float, cores_shared: bool = False) -> np.ndarray:
+        """One piece's samples; `cores_shared`: another inference runs beside it (a CPU backend may use fewer
+        threads)."""
+        ...
 
     def synthesize_batch(self, items: Sequence[tuple[list[int], np.ndarray, float]]) -> list[TimedAudio]:
         """Audio with per-token durations, one pass for all items; only where returns_durations."""
@@ -148,11 +151,12 @@ class KokoroEngine:
         return PlannedPiece(index, piece.text, token_ids, style, speed, pause,
                             trim_start=not piece.starts_sentence, trim_end=not piece.ends_sentence, words=words)
 
-    def render(self, planned: PlannedPiece) -> RenderedPiece:
-        """One piece; safe to call from worker threads."""
+    def render(self, planned: PlannedPiece, cores_shared: bool = False) -> RenderedPiece:
+        """One piece; safe to call from worker threads. `cores_shared`: another render runs beside this one."""
         if self.backend.returns_durations:  # the piece may ask for word timestamps
             return self.render_batch([planned])[0]
-        return self._finish(planned, self.backend.infer(planned.token_ids, planned.style, planned.speed), None)
+        audio = self.backend.infer(planned.token_ids, planned.style, planned.speed, cores_shared)
+        return self._finish(planned, audio, None)
 
     def render_batch(self, pieces: Sequence[PlannedPiece]) -> list[RenderedPiece]:
         """Many pieces in one forward pass (backends that return durations); each keeps its own length."""

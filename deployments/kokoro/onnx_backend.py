@@ -17,25 +17,30 @@ class OnnxBackend:
     batches_requests = False  # the export has no batch axis: pieces run one per inference thread
 
     def __init__(self, cache_dir: Path | str | None = None, intra_op_threads: int = 0,
-                 providers: list[str] | None = None, float_convs: bool = True):
+                 providers: list[str] | None = None, float_convs: bool = True, shared_intra_op_threads: int = 0):
         model = weights.onnx_model_path(cache_dir)
         if float_convs:
             # onnxruntime's ConvInteger is slow on CPUs: float convolutions run about 1.3x faster overall.
             model = dequantized_conv_model_path(model, model.parent)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = intra_op_threads  # 0 lets onnxruntime use every core
-        options.inter_op_num_threads = 1
-        # Idle inference threads sleep instead of spinning, leaving the cores to the gateway and proxy.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            str(model),
-            options,
-            providers=providers or ["CPUExecutionProvider"],
-        )
+        self._alone = _session(model, intra_op_threads, providers)
+        # A thread count is fixed per session, so inferences that share the cores run on a second one.
+        narrower = shared_intra_op_threads and shared_intra_op_threads != intra_op_threads
+        self._shared = _session(model, shared_intra_op_threads, providers) if narrower else self._alone
 
-    def infer(self, token_ids: list[int], style: np.ndarray, speed: float) -> np.ndarray:
-        (audio,) = self._session.run(None, model_inputs(token_ids, style, speed))
+    def infer(self, token_ids: list[int], style: np.ndarray, speed: float, cores_shared: bool = False) -> np.ndarray:
+        """One piece's samples; `cores_shared`: another inference runs beside this one."""
+        session = self._shared if cores_shared else self._alone
+        (audio,) = session.run(None, model_inputs(token_ids, style, speed))
         return np.asarray(audio, dtype=np.float32).reshape(-1)
+
+
+def _session(model: Path, intra_op_threads: int, providers: list[str] | None) -> onnxruntime.InferenceSession:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = intra_op_threads  # 0 lets onnxruntime use every core
+    options.inter_op_num_threads = 1
+    # Idle inference threads sleep instead of spinning, leaving the cores to the gateway and proxy.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(model), options, providers=providers or ["CPUExecutionProvider"])
 
 
 def model_inputs(token_ids: list[int], style: np.ndarray, speed: float) -> dict[str, np.ndarray]:

@@ -31,6 +31,7 @@ PendingRender = tuple[float, int, asyncio.Future, Callable[..., Any], tuple]  # 
 class InferenceScheduler:
     def __init__(self, workers: int = 1, opening_workers: int = 0):
         self._executor = ThreadPoolExecutor(max_workers=workers + opening_workers, thread_name_prefix="kokoro-infer")
+        self._workers = workers + opening_workers
         self._idle: dict[Lane, int] = {"any": workers, "opening": opening_workers}
         # Two heaps, so that the opening lane finds the earliest opening without passing over other renders.
         self._openings: list[PendingRender] = []
@@ -41,6 +42,11 @@ class InferenceScheduler:
     def queued(self) -> int:
         """Renders waiting for a worker; a cancelled one stays in its heap until its turn, uncounted."""
         return sum(1 for heap in (self._openings, self._rest) for _, _, future, _, _ in heap if not future.done())
+
+    @property
+    def running(self) -> int:
+        """Renders on a worker now, counted before each starts: a render reads it to know whether it runs alone."""
+        return self._workers - sum(self._idle.values())
 
     async def run(self, due: float, function: Callable[..., Any], *args: Any, opening: bool = False) -> Any:
         """Run `function(*args)` on a worker; `due` is a time.monotonic() instant, `opening` marks a first piece."""

@@ -38,6 +38,10 @@ class KokoroSettings(BaseModel):
     cache_dir: Path | None = Field(None, description="Where the assembled model is kept (default ~/.cache/chorus).")
     float_convs: bool = Field(True, description="Run the int8 model's convolutions in float32 (faster on CPUs).")
     intra_op_threads: int = Field(0, ge=0, description="Threads per inference (0: every core).")
+    shared_intra_op_threads: int = Field(
+        1, ge=0, description="Threads per inference while another runs beside it in this replica (0: as "
+        "intra_op_threads). On a CPU, two passes of one thread each get more done than two that split the "
+        "cores between them; an inference alone keeps intra_op_threads.")
     inference_workers: int = Field(1, ge=1, description="Pieces run at the same time in one replica.")
     opening_workers: int = Field(1, ge=0, description="More threads that run only requests' first pieces, so that "
                                  "a new stream's first audio never waits for another stream's long piece.")

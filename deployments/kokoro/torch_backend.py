@@ -84,7 +84,8 @@ class TorchBackend:
         upsampling = math.prod(up.stride[0] for up in generator.ups)
         return 2 * upsampling * generator.stft.hop_length
 
-    def infer(self, token_ids: Sequence[int], style: np.ndarray, speed: float) -> np.ndarray:
+    def infer(self, token_ids: Sequence[int], style: np.ndarray, speed: float, cores_shared: bool = False) -> np.ndarray:
+        """torch's threads are the process's, so `cores_shared` changes nothing here."""
         return self.synthesize(token_ids, style, speed).audio
 
     def synthesize(self, token_ids: Sequence[int], style: np.ndarray, speed: float) -> TimedAudio:

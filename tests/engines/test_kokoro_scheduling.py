@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import numpy as np
+
 from deployments.kokoro.deployment import KokoroDeployment
 from deployments.kokoro.protocol import KokoroRequest
 from deployments.kokoro.scheduler import InferenceScheduler
@@ -99,3 +101,38 @@ def test_pieces_run_by_deadline_so_a_waiting_tail_goes_before_newer_openings():
 
     asyncio.run(scenario())
     assert started == ["busy", "opening due at 1", "tail due at 5", "tail due at 7", "opening due at 9"]
+
+
+def test_renders_side_by_side_take_the_one_thread_session_and_a_render_alone_takes_both_cores():
+    """Two one-thread passes get more done on two cores than two that split both cores between them
+    (bench/results/kokoro_cpu.md, 8 streams started together), while one render alone keeps every thread."""
+    kokoro = KokoroDeployment.func_or_class(
+        {"backend": "onnx", "intra_op_threads": 2, "shared_intra_op_threads": 1, "opening_workers": 1})
+    backend = kokoro.engine.backend
+    calls: list[bool] = []
+    infer = backend.infer
+
+    def recording(token_ids, style, speed, cores_shared=False):
+        calls.append(cores_shared)
+        return infer(token_ids, style, speed, cores_shared)
+
+    backend.infer = recording
+
+    async def listen(name: str) -> int:
+        text = f"{name} speaks first. {name} speaks second. {name} speaks last."
+        return len([chunk async for chunk in kokoro.stream(KokoroRequest(text=text, voice="jm_kumo"))])
+
+    async def together() -> list[int]:
+        return await asyncio.gather(*(listen(name) for name in NAMES[:2]))
+
+    assert asyncio.run(listen("Alpha")) >= 3
+    assert calls and not any(calls), calls  # one stream renders one piece at a time
+    calls.clear()
+    assert all(pieces >= 3 for pieces in asyncio.run(together()))
+    assert any(calls), calls  # the two openings at least ran side by side
+
+    # The two sessions are the same model: a piece sounds the same on either.
+    planned = next(iter(kokoro.engine.plan(KokoroRequest(text="The same piece on either session.", voice="jm_kumo"))))
+    alone, shared = (infer(planned.token_ids, planned.style, planned.speed, flag) for flag in (False, True))
+    assert alone.shape == shared.shape
+    assert np.corrcoef(alone, shared)[0, 1] > 0.999
