@@ -30,8 +30,8 @@ PendingRender = tuple[float, int, asyncio.Future, Callable[..., Any], tuple]  # 
 
 class InferenceScheduler:
     def __init__(self, workers: int = 1, opening_workers: int = 0):
-        self._executor = ThreadPoolExecutor(max_workers=workers + opening_workers, thread_name_prefix="kokoro-infer")
         self._workers = workers + opening_workers
+        self._executor = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="kokoro-infer")
         self._idle: dict[Lane, int] = {"any": workers, "opening": opening_workers}
         # Two heaps, so that the opening lane finds the earliest opening without passing over other renders.
         self._openings: list[PendingRender] = []
