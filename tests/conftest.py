@@ -22,6 +22,7 @@ from hypothesis import settings as hypothesis_settings
 from ground.network import free_port
 from ingress.proxy_guard import PROXY_CALLBACK, PROXY_CALLBACK_ENV
 from install.local_tls import write_certificate
+from tests.helpers.replica_logs import errors_since, log_sizes
 from tests.helpers.settings import APP_NAME, CHATTERBOX_MAX_NEW_TOKENS, CONVERSION_PIECE_SEC, S3GEN_STEPS, TEST_JOBS
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
@@ -39,6 +40,27 @@ TIERS = ("unit", "engines", "gateway", "served", "browser", "cluster")
 # A test that needs one of these fixtures (directly or through another fixture) gets the marker.
 MARKER_FIXTURES = {"served": {"serve_instance"}, "chatterbox": {"chatterbox_checkpoint"},
                    "chatterbox_family": {"chatterbox_family"}, "browser": {"browser", "page"}}
+
+
+LOG_OFFSETS = pytest.StashKey[dict[Path, int]]()
+
+
+def pytest_runtest_setup(item):
+    """Mark where each replica's log stands, so that a failure can show what the replicas logged meanwhile."""
+    if item.get_closest_marker("served") or item.get_closest_marker("browser"):
+        item.stash[LOG_OFFSETS] = log_sizes()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed served test's report carries the errors its replicas logged while it ran: a gateway's 500 or a
+    socket's 1011 says no more than that, and CI keeps nothing of the Ray session's logs."""
+    report = (yield).get_result()
+    offsets = item.stash.get(LOG_OFFSETS, None)
+    if report.failed and offsets is not None:
+        logged = errors_since(offsets)
+        if logged:
+            report.sections.append(("errors the replicas logged", logged))
 
 
 def pytest_collection_modifyitems(config, items):
