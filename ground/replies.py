@@ -41,7 +41,9 @@ class SynthesisResult:
 @dataclass
 class EngineHealth:
     engine: str
-    status: Literal["ready", "unavailable"]
+    # idle: no replica (scaled to zero), starting: one is starting; the gateway says these from the Serve
+    # controller's counts, never from a replica.
+    status: Literal["ready", "unavailable", "idle", "starting"]
     backend: str
     reason: str | None = None
     queued_pieces: int = 0

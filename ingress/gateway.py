@@ -31,6 +31,7 @@ from ingress.voices.router import router as voices_router
 from ingress.web.docs import router as docs_router
 from ingress.web.router import router as web_router
 from operations.core import Operations
+from operations.replicas import ServeReplicaCounts
 from stores.voice_library.settings import VoiceLibrarySettings
 
 logger = logging.getLogger("ray.serve")
@@ -93,7 +94,7 @@ class Gateway:
         Serve deploy the consumers with this application."""
         self.settings = settings
         self.library = library
-        self.operations = Operations.from_handles(engines, library, settings.request_timeout_s)
+        self.operations = Operations.from_handles(engines, library, settings.request_timeout_s, ServeReplicaCounts())
         self.jobs = JobService(jobs) if jobs is not None else None
         self.keys = BearerKeys.from_settings(self.settings.api_key_hashes, self.settings.api_key_hashes_env)
         if self.keys.enabled:

@@ -7,6 +7,7 @@ from ray.serve.handle import DeploymentHandle
 from deployments.chatterbox.protocol import CHATTERBOX_MODELS, ORIGINAL
 from operations.conversion import ConversionOperations
 from operations.engines import ChatterboxClient, ConversionClient, EngineClient, KokoroClient
+from operations.replicas import ReplicaCounts
 from operations.speech import SpeechOperations
 from operations.voices import VoiceOperations
 from stores.voice_library import VoiceLibrary
@@ -25,9 +26,10 @@ class Operations:
 
     @classmethod
     def from_handles(cls, handles: dict[str, DeploymentHandle], library_settings: VoiceLibrarySettings,
-                     timeout_s: float) -> Operations:
+                     timeout_s: float, replicas: ReplicaCounts | None = None) -> Operations:
         """`handles`: the kokoro and conversion deployments and one per Chatterbox model (by its name);
-        `timeout_s` bounds every engine call."""
-        chatterbox = {model: ChatterboxClient(handles[model], timeout_s, model) for model in CHATTERBOX_MODELS}
-        return cls(KokoroClient(handles["kokoro"], timeout_s), chatterbox,
-                   ConversionClient(handles["conversion"], timeout_s), library_settings)
+        `timeout_s` bounds every engine call; `replicas`: where health reads how many replicas each engine has."""
+        chatterbox = {model: ChatterboxClient(handles[model], timeout_s, model, replicas)
+                      for model in CHATTERBOX_MODELS}
+        return cls(KokoroClient(handles["kokoro"], timeout_s, replicas), chatterbox,
+                   ConversionClient(handles["conversion"], timeout_s, replicas), library_settings)

@@ -22,6 +22,7 @@ from ground.clients import current_client
 from ground.errors import EngineTimeout, EngineUnreachable, ServiceError
 from ground.replies import AudioChunk, EngineHealth, SynthesisResult
 from operations import metrics
+from operations.replicas import ReplicaCounts
 
 
 def engine_error(error: BaseException) -> ServiceError:
@@ -47,13 +48,24 @@ class EngineClient:
 
     engine = ""
 
-    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120):
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120, replicas: ReplicaCounts | None = None):
+        """`replicas`: where to read how many replicas the deployment has (None: call it, as if one always runs)."""
         self._handle = handle
         self._timeout_s = timeout_s
+        self._replicas = replicas
         self._stream_handle = handle.options(stream=True)
         self._tags = {"engine": self.engine}
 
     async def health(self) -> EngineHealth:
+        """The replica's own report; with no replica running, the controller's count instead: calling a
+        deployment at zero replicas would start one (and wait for it)."""
+        if self._replicas is not None:
+            states = await self._replicas.states(self._handle.app_name, self._handle.deployment_name)
+            if not states.get("RUNNING"):
+                if states:
+                    return EngineHealth(self.engine, "starting", backend="", reason="a replica is starting")
+                return EngineHealth(self.engine, "idle", backend="",
+                                    reason="no replica running (scaled to zero): the next request starts one")
         return await self._call("health")
 
     async def _call(self, method: str, *args):
@@ -127,8 +139,8 @@ class TextEngineClient(EngineClient):
 class KokoroClient(TextEngineClient):
     engine = "kokoro"
 
-    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120):
-        super().__init__(handle, timeout_s)
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120, replicas: ReplicaCounts | None = None):
+        super().__init__(handle, timeout_s, replicas)
         self._default_voice: str | None = None
 
     async def default_voice(self) -> str:
@@ -143,9 +155,10 @@ class KokoroClient(TextEngineClient):
 class ChatterboxClient(TextEngineClient):
     """One model of the Chatterbox family (its deployment); `engine` is the model's name."""
 
-    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120, model: str = ORIGINAL):
+    def __init__(self, handle: DeploymentHandle, timeout_s: float = 120, model: str = ORIGINAL,
+                 replicas: ReplicaCounts | None = None):
         self.engine = model
-        super().__init__(handle, timeout_s)
+        super().__init__(handle, timeout_s, replicas)
 
     async def prepare_voice(self, reference: ReferenceAudio, max_reference_duration_sec: float | None = None) -> bytes:
         return await self._call("prepare_voice", reference, max_reference_duration_sec)

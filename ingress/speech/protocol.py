@@ -122,6 +122,9 @@ class ModelCard(BaseModel):
     owned_by: str = "chorus"
     engine: str = Field(description="The engine deployment that speaks it (kokoro, or a chatterbox-* model).")
     ready: bool = Field(description="Whether that engine can speak now (a model without its checkpoint is not).")
+    status: Literal["ready", "unavailable", "idle", "starting"] = Field(
+        description="That engine's state, as /health says it: idle (no replica running: the next request starts "
+                    "one), starting, ready or unavailable.")
     language_field: str | None = Field(description="The request field that chooses its language (lang_code, "
                                        "language), if it speaks more than one.")
     languages: dict[str, str] = Field(description="The values of that field, with their names.")

@@ -70,8 +70,9 @@ async def list_models(core: Core) -> ModelList:
     engines = {name: "kokoro" if name in KOKORO_MODEL_NAMES else name for name in MODEL_NAMES}
     names = sorted(set(engines.values()))
     states = await asyncio.gather(*(clients[name].health() for name in names), return_exceptions=True)
-    ready = {name: getattr(state, "status", None) == "ready" for name, state in zip(names, states, strict=True)}
-    return ModelList(data=[ModelCard(id=name, created=_STARTED, engine=engine, ready=ready[engine],
+    status = {name: getattr(state, "status", "unavailable") for name, state in zip(names, states, strict=True)}
+    return ModelList(data=[ModelCard(id=name, created=_STARTED, engine=engine, ready=status[engine] == "ready",
+                                     status=status[engine],
                                      **_speaks(engine)) for name, engine in engines.items()])
 
 

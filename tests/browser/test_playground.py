@@ -473,6 +473,36 @@ def test_multilingual_languages_and_turbo_tags(page, base_url, client):
     assert body["model"] == "kokoro" and body["lang_code"] == "a" and "language" not in body
 
 
+def test_a_model_at_zero_replicas_can_be_chosen_and_one_that_cannot_speak_cannot(page, base_url):
+    # /v1/models as a gateway over a Turbo scaled to zero and a Multilingual without weights says it (the
+    # served tier's test_scale_to_zero.py shows the gateway saying so); the speech requests answered here.
+    states = {"chatterbox-turbo": "idle", "chatterbox-multilingual": "unavailable"}
+
+    def some_idle(route):
+        listing = route.fetch().json()
+        cards = [{**card, "ready": card["engine"] not in states, "status": states.get(card["engine"], "ready")}
+                 for card in listing["data"]]
+        route.fulfill(json={**listing, "data": cards})
+
+    page.route(re.compile(r"/v1/models$"), some_idle)
+    bodies = answer_speech(page)
+    open_playground(page, f"{base_url}/")
+    entries = {entry["engine"]: entry for entry in picker_entries(page)}
+    assert not entries["chatterbox-turbo"]["disabled"]
+    assert entries["chatterbox-turbo"]["text"].endswith("(starts on first use)")
+    assert entries["chatterbox-multilingual"]["disabled"]
+    assert entries["chatterbox-multilingual"]["text"].endswith("(not loaded)")
+    assert page.locator('#chatterbox-reason li[data-engine="chatterbox-turbo"]').count() == 0
+    assert page.locator('#chatterbox-reason li[data-engine="chatterbox-multilingual"]').count() == 1
+
+    page.select_option("#model", "chatterbox-turbo")
+    assert not page.is_disabled("#chatterbox-controls") and shown_sliders(page) == ["temperature"]
+    page.select_option("#voice-picker", "/built-in")
+    page.fill("#input", "Wake up.")
+    body = speak_and_capture(page, bodies)
+    assert body["model"] == "chatterbox-turbo" and body["input"] == "Wake up."
+
+
 # -- captions: /dev/captioned_speech as the gateway writes it ------------------------------------
 
 CAPTIONED_TEXT = "Every word lights up while it is said, then it fades once it is over."

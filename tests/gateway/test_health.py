@@ -5,6 +5,8 @@ In-process over fake engines (tests/helpers/gateway.py); the served tier keeps t
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ingress.auth import BearerKeys, key_digest
 from ingress.system import router as system_router
 from tests.helpers.fake_engines import (
@@ -64,3 +66,47 @@ def test_health_503_when_every_engine_is_down(tmp_path, monkeypatch):
     assert engines["kokoro"]["reason"] == "no model"
     assert engines["chatterbox"]["reason"] == "Engine unreachable: ConnectionError"
     assert engines["conversion"]["reason"] == "health check timed out"
+
+
+class ReplicaStates:
+    """The replica counts a test sets, by deployment; every other deployment has one running. (The served
+    tier's tests/served/test_scale_to_zero.py reads the real controller's.)"""
+
+    def __init__(self, **states: dict[str, int]):
+        self.states_by_deployment = states
+        self.asked: list[tuple[str, str]] = []
+
+    async def states(self, app: str, deployment: str) -> Counter[str]:
+        self.asked.append((app, deployment))
+        return Counter(self.states_by_deployment.get(deployment.replace("-", "_"), {"RUNNING": 1}))
+
+
+def test_an_engine_with_no_replica_running_is_reported_from_the_counts_without_a_call(tmp_path):
+    replicas = ReplicaStates(chatterbox_turbo={}, conversion={"STARTING": 1})
+    gw = serve_gateway(tmp_path, replicas=replicas)
+
+    response = gw.client.get("/health")
+
+    assert response.status_code == 200
+    engines = response.json()["engines"]
+    assert engines["chatterbox-turbo"]["status"] == "idle" and "scaled to zero" in engines["chatterbox-turbo"]["reason"]
+    assert engines["conversion"]["status"] == "starting"
+    assert engines["kokoro"]["status"] == engines["chatterbox"]["status"] == "ready"
+    assert response.json()["status"] == "degraded"  # idle is not ready: nothing is known of its weights yet
+    assert "health" not in gw.chatterbox_models["chatterbox-turbo"].methods()
+    assert "health" not in gw.conversion.methods()
+    assert "health" in gw.kokoro.methods()
+    assert ("fakes", "chatterbox-turbo") in replicas.asked
+
+
+def test_models_say_which_engine_is_idle_and_a_request_still_reaches_it(tmp_path):
+    gw = serve_gateway(tmp_path, replicas=ReplicaStates(chatterbox_turbo={}))
+    cards = {card["id"]: card for card in gw.client.get("/v1/models").json()["data"]}
+    assert cards["chatterbox-turbo"]["status"] == "idle" and cards["chatterbox-turbo"]["ready"] is False
+    assert cards["kokoro"]["status"] == "ready" and cards["kokoro"]["ready"] is True
+
+    response = gw.client.post("/v1/audio/speech", json={"model": "chatterbox-turbo", "input": "Hello there.",
+                                                        "response_format": "wav"})
+
+    assert response.status_code == 200, response.text
+    assert "stream" in gw.chatterbox_models["chatterbox-turbo"].methods()

@@ -260,8 +260,11 @@ class FakeResponseGenerator:
 class FakeHandle:
     """A DeploymentHandle over a fake engine."""
 
+    app_name = "fakes"
+
     def __init__(self, engine: FakeEngine, streaming: bool = False):
         self.engine = engine
+        self.deployment_name = engine.engine
         self._streaming = streaming
 
     def options(self, *, stream: bool = False, **_) -> FakeHandle:

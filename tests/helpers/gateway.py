@@ -17,6 +17,7 @@ from ingress.auth import BearerKeys
 from ingress.gateway import create_api
 from ingress.settings import GatewaySettings
 from operations.core import Operations
+from operations.replicas import ReplicaCounts
 from stores.voice_library.settings import VoiceLibrarySettings
 from tests.helpers.audio import wav_bytes
 from tests.helpers.fake_engines import (
@@ -55,15 +56,17 @@ class Served:
 
 def serve_gateway(tmp_path: Path, kokoro: FakeKokoro | None = None, chatterbox: FakeChatterbox | None = None,
                   conversion: FakeConversion | None = None, keys: BearerKeys | None = None,
-                  chatterbox_models: dict[str, FakeChatterbox] | None = None, **gateway) -> Served:
-    """The gateway over fakes; `chatterbox_models` replaces the fakes of Turbo and Multilingual (by model name)."""
+                  chatterbox_models: dict[str, FakeChatterbox] | None = None, replicas: ReplicaCounts | None = None,
+                  **gateway) -> Served:
+    """The gateway over fakes; `chatterbox_models` replaces the fakes of Turbo and Multilingual (by model name);
+    `replicas`: the replica counts health reads (None: every engine runs, and health calls it)."""
     kokoro, chatterbox = kokoro or FakeKokoro(), chatterbox or FakeChatterbox()
     models = chatterbox_family(chatterbox, chatterbox_models)
     conversion = conversion or FakeConversion()
     library = VoiceLibrarySettings(root=tmp_path / "voices")
     settings = GatewaySettings(require_auth=False, **gateway)
     operations = Operations.from_handles(fake_handles(kokoro, models, conversion), library,
-                                         settings.request_timeout_s)
+                                         settings.request_timeout_s, replicas)
     if keys is None:
         keys = BearerKeys.from_settings([], UNSET_KEYS_ENV)
     app = create_api(settings, operations, library, keys)  # jobs=None: no Redis in this tier

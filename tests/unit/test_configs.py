@@ -32,7 +32,8 @@ def test_the_local_default_fits_a_two_core_laptop():
     config = yaml.safe_load((ROOT / "serve_config.local.yaml").read_text())
     (app,) = config["applications"]
     args = AppArgs.model_validate(app["args"])
-    reserved = sum(d.get("num_replicas", 1) * d["ray_actor_options"]["num_cpus"] for d in app["deployments"])
+    most = [d.get("autoscaling_config", {}).get("max_replicas", d.get("num_replicas", 1)) for d in app["deployments"]]
+    reserved = sum(n * d["ray_actor_options"]["num_cpus"] for n, d in zip(most, app["deployments"], strict=True))
     reserved += args.jobs.consumer_replicas * args.jobs.consumer_num_cpus
     assert reserved <= 2
 

@@ -1,5 +1,5 @@
-// Which model the Speak form asks for: one entry per engine from /v1/models (a model that is not ready is shown
-// but cannot be chosen), the language menu of the chosen engine, and the Chatterbox controls it uses. Says
+// Which model the Speak form asks for: one entry per engine from /v1/models (a model that cannot speak is shown
+// but cannot be chosen; one at zero replicas can: its first request starts it), the language menu of the chosen engine, and the Chatterbox controls it uses. Says
 // "engine" when the chosen engine may have changed: the voice picker and the tag buttons follow it.
 
 import { engineSpec, chosenEngine, isChatterbox } from "./models.js";
@@ -14,18 +14,20 @@ export function setupModelPicker(form) {
   const picked = {}; // engine -> the language last picked for it, kept while another engine is chosen
 
   const title = (name) => ENGINE_NAMES[name] || name;
+  // Idle: scaled to zero, so the next request starts a replica (and waits for it); starting: one is on its way.
+  const usable = (entry) => entry.ready || entry.status === "idle" || entry.status === "starting";
+  const label = (entry) => title(entry.engine) + (entry.ready ? "" : usable(entry) ? " (starts on first use)" : " (not loaded)");
 
   function renderModels() {
     const previous = model.value;
-    model.replaceChildren(...state.models.map(({ id, engine: name, ready }) => {
-      const option = element("option", { value: id, disabled: !ready,
-        textContent: ready ? title(name) : `${title(name)} (not loaded)` });
-      option.dataset.engine = name;
+    model.replaceChildren(...state.models.map((entry) => {
+      const option = element("option", { value: entry.id, disabled: !usable(entry), textContent: label(entry) });
+      option.dataset.engine = entry.engine;
       return option;
     }));
-    // The choice stays while it can speak; otherwise the first model that can.
+    // The choice stays while it can speak; otherwise the first model that is ready.
     const ready = state.models.filter((entry) => entry.ready);
-    const kept = ready.find((entry) => entry.id === previous) || ready[0] || state.models[0];
+    const kept = state.models.find((entry) => entry.id === previous && usable(entry)) || ready[0] || state.models[0];
     if (kept) model.value = kept.id;
     renderReasons();
     applyEngine();
@@ -33,7 +35,7 @@ export function setupModelPicker(form) {
 
   // Why a model is not ready, from /health (which /v1/models does not say).
   function renderReasons() {
-    const down = state.models.filter((entry) => !entry.ready);
+    const down = state.models.filter((entry) => !usable(entry));
     const because = (name) => engine(name)?.reason || engine(name)?.status || "not loaded";
     const kokoro = down.find((entry) => entry.engine === "kokoro");
     const note = $("#engine-note");
@@ -62,7 +64,8 @@ export function setupModelPicker(form) {
       language.value = picked[chosen] || initial;
     }
     const chatterbox = isChatterbox(chosen);
-    chatterboxControls.disabled = !chatterbox || !state.models.find((entry) => entry.id === model.value)?.ready;
+    const entry = state.models.find((card) => card.id === model.value);
+    chatterboxControls.disabled = !chatterbox || !entry || !usable(entry);
     for (const slider of chatterboxControls.querySelectorAll('input[type="range"]')) {
       slider.closest(".field").hidden = chatterbox && !spec.sliders?.includes(slider.name);
       // A slider never moved asks for nothing, so it stands where the chosen model's own default is.
