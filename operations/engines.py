@@ -61,7 +61,7 @@ class EngineClient:
         deployment at zero replicas would start one (and wait for it)."""
         if self._replicas is not None:
             states = await self._replicas.states(self._handle.app_name, self._handle.deployment_name)
-            if not states.get("RUNNING"):
+            if states is not None and not states.get("RUNNING"):
                 if states:
                     return EngineHealth(self.engine, "starting", backend="", reason="a replica is starting")
                 return EngineHealth(self.engine, "idle", backend="",

@@ -69,20 +69,21 @@ def test_health_503_when_every_engine_is_down(tmp_path, monkeypatch):
 
 
 class ReplicaStates:
-    """The replica counts a test sets, by deployment; every other deployment has one running. (The served
-    tier's tests/served/test_scale_to_zero.py reads the real controller's.)"""
+    """The replica counts a test sets, by deployment (None: they cannot be read); every other deployment has
+    one running. (The served tier's tests/served/test_scale_to_zero.py reads the real controller's.)"""
 
-    def __init__(self, **states: dict[str, int]):
+    def __init__(self, **states: dict[str, int] | None):
         self.states_by_deployment = states
         self.asked: list[tuple[str, str]] = []
 
-    async def states(self, app: str, deployment: str) -> Counter[str]:
+    async def states(self, app: str, deployment: str) -> Counter[str] | None:
         self.asked.append((app, deployment))
-        return Counter(self.states_by_deployment.get(deployment.replace("-", "_"), {"RUNNING": 1}))
+        states = self.states_by_deployment.get(deployment.replace("-", "_"), {"RUNNING": 1})
+        return None if states is None else Counter(states)
 
 
 def test_an_engine_with_no_replica_running_is_reported_from_the_counts_without_a_call(tmp_path):
-    replicas = ReplicaStates(chatterbox_turbo={}, conversion={"STARTING": 1})
+    replicas = ReplicaStates(chatterbox_turbo={}, conversion={"STARTING": 1}, chatterbox_multilingual=None)
     gw = serve_gateway(tmp_path, replicas=replicas)
 
     response = gw.client.get("/health")
@@ -96,6 +97,9 @@ def test_an_engine_with_no_replica_running_is_reported_from_the_counts_without_a
     assert "health" not in gw.chatterbox_models["chatterbox-turbo"].methods()
     assert "health" not in gw.conversion.methods()
     assert "health" in gw.kokoro.methods()
+    # Counts that cannot be read: the engine is asked, as without counts.
+    assert engines["chatterbox-multilingual"]["status"] == "ready"
+    assert "health" in gw.chatterbox_models["chatterbox-multilingual"].methods()
     assert ("fakes", "chatterbox-turbo") in replicas.asked
 
 

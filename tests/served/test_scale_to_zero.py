@@ -3,6 +3,7 @@ and /v1/models report it from the Serve controller's counts without starting a r
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from tests.helpers.errors import assert_error
@@ -48,7 +49,11 @@ def test_an_engine_at_zero_replicas_is_idle_until_a_request_starts_it(client, tm
         response = client.post(f"/{APP}/v1/audio/speech", json={"model": TURBO, "input": "Hello there."})
         assert_error(response, 503, None, "checkpoint")
         assert replica_states(DEPLOYMENT_NAMES[TURBO]) == Counter({"RUNNING": 1})
-        turbo_health = client.get(f"/{APP}/health").json()["engines"][TURBO]
-        assert turbo_health["status"] == "unavailable" and "checkpoint" in turbo_health["reason"]
+        # The gateway's counts are up to 5 s old: it says so once it has read them again.
+        deadline = time.monotonic() + 30
+        while (turbo := client.get(f"/{APP}/health").json()["engines"][TURBO])["status"] == "idle":
+            assert time.monotonic() < deadline, turbo
+            time.sleep(0.2)
+        assert turbo["status"] == "unavailable" and "checkpoint" in turbo["reason"]
     finally:
         serve.delete(APP)
