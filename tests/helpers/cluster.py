@@ -64,6 +64,9 @@ def cluster_config(http_port: int, redis_url: str, data_dir: Path, checkpoint_di
     deployments["Kokoro"]["ray_actor_options"] = {"num_cpus": 0.5, "resources": {ENGINE_NODE: 1}}
     deployments["Kokoro"]["user_config"] = {"max_batch_size": 16, "batch_wait_timeout_s": 0.01}
     deployments["Chatterbox"]["ray_actor_options"] = {"num_cpus": 0.1, "resources": {ENGINE_NODE: 1}}
+    # Placed on the engine node and running from the start: the laptop's scale-from-zero is not what is under test.
+    del deployments["Chatterbox"]["autoscaling_config"]
+    deployments["Chatterbox"]["num_replicas"] = 1
     deployments["Chatterbox"]["user_config"] = {"max_new_tokens": 10}
     app["deployments"].append({"name": "JobWorker", "num_replicas": 2, "max_ongoing_requests": 2,
                                "ray_actor_options": {"num_cpus": 0.1, "resources": {CONSUMER_SLOT: 1}}})
