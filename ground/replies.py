@@ -38,12 +38,15 @@ class SynthesisResult:
     words: list[WordTiming] = field(default_factory=list)
 
 
+# idle: no replica (scaled to zero), starting: one is starting; the gateway says these from the Serve
+# controller's counts, never from a replica.
+EngineStatus = Literal["ready", "unavailable", "idle", "starting"]
+
+
 @dataclass
 class EngineHealth:
     engine: str
-    # idle: no replica (scaled to zero), starting: one is starting; the gateway says these from the Serve
-    # controller's counts, never from a replica.
-    status: Literal["ready", "unavailable", "idle", "starting"]
+    status: EngineStatus
     backend: str
     reason: str | None = None
     queued_pieces: int = 0

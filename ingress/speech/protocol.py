@@ -23,6 +23,7 @@ from deployments.chatterbox.protocol import (
 )
 from deployments.kokoro.protocol import LangCode, Speed
 from deployments.s3gen.protocol import NoWatermark, ReferenceSeconds
+from ground.replies import EngineStatus
 from ingress.json_body import JsonBody
 from ingress.text_fields import SpokenText, VoiceKey
 
@@ -122,7 +123,7 @@ class ModelCard(BaseModel):
     owned_by: str = "chorus"
     engine: str = Field(description="The engine deployment that speaks it (kokoro, or a chatterbox-* model).")
     ready: bool = Field(description="Whether that engine can speak now (a model without its checkpoint is not).")
-    status: Literal["ready", "unavailable", "idle", "starting"] = Field(
+    status: EngineStatus = Field(
         description="That engine's state, as /health says it: idle (no replica running: the next request starts "
                     "one), starting, ready or unavailable.")
     language_field: str | None = Field(description="The request field that chooses its language (lang_code, "
