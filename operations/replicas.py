@@ -23,6 +23,12 @@ class ReplicaCounts(Protocol):
         the counts cannot be read (the caller then asks the engine itself)."""
 
 
+def replica_states(overview) -> Counter[str]:
+    """A `serve.status()` deployment overview's replicas by state name, the states with none left out."""
+    return Counter({str(getattr(state, "value", state)): count
+                    for state, count in overview.replica_states.items() if count})
+
+
 class ServeReplicaCounts:
     """The controller's counts (`serve.status()`), at most `max_age_s` old once read: the first question waits
     for a read; later ones get the last read while a fresh one is made, so /health never waits on the
@@ -44,10 +50,7 @@ class ServeReplicaCounts:
             return None
         application = self._applications.get(app)
         overview = application.deployments.get(deployment) if application is not None else None
-        if overview is None:
-            return None
-        return Counter({str(getattr(state, "value", state)): count
-                        for state, count in overview.replica_states.items() if count})
+        return None if overview is None else replica_states(overview)
 
     def _read(self) -> asyncio.Task:
         """The read in flight, or a new one."""

@@ -16,10 +16,12 @@ FROM_ZERO = {"autoscaling_config": {"min_replicas": 0, "initial_replicas": 0, "m
 
 
 def replica_states(deployment: str) -> Counter[str]:
+    """Read from the controller now, not through the gateway's counts (which may be 5 s old)."""
     from ray import serve
 
-    overview = serve.status().applications[APP].deployments[deployment]
-    return Counter({str(getattr(state, "value", state)): n for state, n in overview.replica_states.items() if n})
+    from operations.replicas import replica_states as by_state
+
+    return by_state(serve.status().applications[APP].deployments[deployment])
 
 
 def test_an_engine_at_zero_replicas_is_idle_until_a_request_starts_it(client, tmp_path):
